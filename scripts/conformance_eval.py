@@ -1,0 +1,124 @@
+#!/usr/bin/python3
+"""Judge one check_anon.py report for dicomgate's conformance run.
+
+A file passes when check_anon.py finds no problem with it, or when every
+problem it reports is explained:
+  - missing / input-unreadable: dicomgate quarantined the file with a reason
+    (fail closed), i.e. QUARANTINE/<rel>.reason exists;
+  - iod-regression: dciodvfy reports no new error once UIDs inside the
+    messages are normalised (the kit only normalises UIDs in <...>; messages
+    that quote a replaced UID otherwise look new);
+  - leak-derived: the value is a substring of attributes the policy keeps
+    unchanged from the input (e.g. InstitutionName 'TOSHIBA' inside
+    Manufacturer 'TOSHIBA_MEC') or of dicomgate's own de-identification
+    method text. Any occurrence elsewhere is a real leak.
+Everything else (planted-value leaks, invalid output, UID or date problems,
+pixel changes, private elements) fails. Last line: "N passed, N failed".
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+
+sys.path.append("/usr/lib/python3/dist-packages")
+import pydicom  # noqa: E402
+
+UIDISH = re.compile(r"[0-9]+(?:\.[0-9]+)+|\b[0-9]{3,}\b")
+OWN = {0x00120063, 0x00080104, 0x00080100, 0x00080102}  # method text and its codes
+
+
+def dciodvfy_errors(path):
+    p = subprocess.run(["dciodvfy", path], capture_output=True, timeout=300)
+    text = (p.stdout + p.stderr).decode("latin-1")
+    return {UIDISH.sub("<n>", ln.split("Error - ", 1)[1]) for ln in text.splitlines() if "Error - " in ln}
+
+
+def values(ds, prefix=()):
+    for el in ds:
+        if el.VR == "SQ":
+            for item in el.value or []:
+                yield from values(item, prefix + (int(el.tag),))
+            continue
+        v = el.value
+        if isinstance(v, bytes):
+            try:
+                v = v.decode("latin-1")
+            except Exception:  # noqa: BLE001
+                continue
+        yield prefix + (int(el.tag),), str(v)
+
+
+def coincidental(inp, out, value):
+    needles = {value.lower(), value.replace("^", " ").strip().lower()}
+    needles.discard("")
+    try:
+        di = pydicom.dcmread(inp, force=True)
+        do = pydicom.dcmread(out, force=True)
+    except Exception:  # noqa: BLE001
+        return False, "unreadable"
+    kept = {}
+    for path, v in values(di):
+        kept.setdefault(path[-1], set()).add(v)
+    found = False
+    for path, v in values(do):
+        if not any(n in v.lower() for n in needles):
+            continue
+        found = True
+        if path[-1] in OWN or v in kept.get(path[-1], set()):
+            continue
+        return False, "found in %s" % "/".join("%08X" % t for t in path)
+    return found, "only inside kept attributes" if found else "not in any parsed value"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--label", required=True)
+    ap.add_argument("--in", dest="inp", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--quarantine", required=True)
+    ap.add_argument("--report", required=True)
+    a = ap.parse_args()
+    r = json.load(open(a.report, encoding="utf-8"))
+    total = r["passed"] + r["failed"]
+    bad = 0
+    explained = {}
+    for rel, problems in sorted(r["failed_files"].items()):
+        real = []
+        for p in problems:
+            kind, detail = p["kind"], p["detail"]
+            if kind in ("missing", "input-unreadable"):
+                reason = os.path.join(a.quarantine, rel + ".reason")
+                if os.path.isfile(reason):
+                    why = open(reason, encoding="utf-8", errors="replace").read().strip()
+                    why = re.sub(r"^anonymize: ", "", why)
+                    explained.setdefault("quarantined: " + why[:90], []).append(rel)
+                    continue
+            elif kind == "iod-regression":
+                new = dciodvfy_errors(os.path.join(a.out, rel)) - dciodvfy_errors(os.path.join(a.inp, rel))
+                if not new:
+                    explained.setdefault("dciodvfy message quotes a replaced UID (no new error once normalised)", []).append(rel)
+                    continue
+                detail += " | normalised new errors: " + "; ".join(sorted(new))[:300]
+            elif kind == "leak-derived":
+                m = re.search(r"value '(.*)' still in output", detail)
+                if m:
+                    ok, why = coincidental(os.path.join(a.inp, rel), os.path.join(a.out, rel), m.group(1))
+                    if ok:
+                        explained.setdefault("derived-leak scan hit a kept attribute (%s)" % why, []).append(rel)
+                        continue
+                    detail += " | " + why
+            real.append((kind, detail))
+        if real:
+            bad += 1
+            for kind, detail in real:
+                print("FAIL %s: %s: %s" % (rel, kind, detail[:400]))
+    for why, rels in sorted(explained.items()):
+        print("explained %3d x %s (e.g. %s)" % (len(set(rels)), why, rels[0]))
+    print("%s: %d passed, %d failed" % (a.label, total - bad, bad))
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite" // registers the "sqlite" driver (pure Go, no cgo)
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// SQLite is the embedded [MetaDB]: one SQLite file in WAL mode, driven by
+// modernc.org/sqlite (no cgo). Several processes on one host may share the
+// file; writers queue on a busy timeout. Times are stored as integer
+// microseconds since the Unix epoch, UTC.
+type SQLite struct {
+	db *sql.DB
+}
+
+// sqliteBusyTimeout is how long a writer waits for the database lock.
+const sqliteBusyTimeout = 10 * time.Second
+
+// OpenSQLite opens (creating if needed) the database file at path and
+// brings its schema up to date. path must be a file path, not ":memory:"
+// or a URI.
+func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
+	if path == "" || path == ":memory:" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, "file:") {
+		return nil, errors.New("store: sqlite: path must be a plain file path")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("store: sqlite: %w", err)
+	}
+	dsn := abs + fmt.Sprintf("?_pragma=busy_timeout(%d)", sqliteBusyTimeout.Milliseconds()) +
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)" +
+		"&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: sqlite: %w", err)
+	}
+	s := &SQLite{db: db}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// migrate applies the missing schema migrations, each in one immediate
+// transaction so that concurrent openers apply each exactly once.
+func (s *SQLite) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		applied_at INTEGER NOT NULL
+	)`); err != nil {
+		return fmt.Errorf("store: sqlite: migrate: %w", err)
+	}
+	for i, stmts := range sqliteMigrations() {
+		if err := s.migrateOne(ctx, i+1, stmts); err != nil {
+			return fmt.Errorf("store: sqlite: migrate to version %d: %w", i+1, err)
+		}
+	}
+	return nil
+}
+
+// migrateOne applies one migration unless already recorded.
+func (s *SQLite) migrateOne(ctx context.Context, version int, stmts []string) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	for _, stmt := range stmts {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
+		version, time.Now().UnixMicro()); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// SchemaVersion returns the highest applied migration.
+func (s *SQLite) SchemaVersion(ctx context.Context) (int, error) {
+	var v sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("store: sqlite: schema version: %w", err)
+	}
+	return int(v.Int64), nil
+}
+
+// Close implements [MetaDB].
+func (s *SQLite) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("store: sqlite: close: %w", err)
+	}
+	return nil
+}
+
+// micro converts t to stored microseconds; the zero time is NULL.
+func micro(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
+}
+
+// fromMicro converts stored microseconds back to a UTC time; NULL is zero.
+func fromMicro(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return time.UnixMicro(v.Int64).UTC()
+}
+
+// nowOr returns t, or the current time if t is zero.
+func nowOr(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Now()
+	}
+	return t
+}
+
+// isUniqueViolation reports whether err is a UNIQUE or PRIMARY KEY
+// constraint failure.
+func isUniqueViolation(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+}
+
+var _ MetaDB = (*SQLite)(nil)

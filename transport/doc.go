@@ -1,0 +1,41 @@
+// Package transport moves sealed files from site agents to relays.
+//
+// It owns the network layer of dicomgate: a QUIC listener and dialer
+// (quic-go, TLS 1.3 only, 0-RTT off) with a TLS 1.3 over TCP fallback on the
+// same port number, mutual TLS with certificates issued by the relay's own
+// [CA], single-use enrolment tokens that pin the relay CA, and the framed
+// upload protocol described in docs/protocol.md.
+//
+// Only the agent, the relay and cmd/dicomgate import this package. It imports
+// nothing of ours except seal (types only).
+//
+// # Server
+//
+// The relay calls [Listen] with a [ServerConfig] and a [Handler]. Every
+// connection must present a client certificate issued by the CA to upload;
+// [ServerConfig.Authorize] runs during the TLS handshake, so revoked or unknown
+// agents are refused before any stream is opened. A connection without a
+// client certificate may only enrol.
+//
+// # Client
+//
+// The agent calls [Dial] with a [ClientConfig]. In [ModeAuto] it tries QUIC
+// first and falls back to TCP when QUIC does not connect within
+// [ClientConfig.QUICTimeout]. [Conn.Upload] sends one file per stream (one
+// pooled TLS connection per concurrent upload over TCP) and resumes from the
+// offset the relay already holds. A permanent refusal is a [*RejectedError];
+// every other error is worth retrying after [Backoff.Next].
+//
+// # Enrolment
+//
+// The relay mints a token with [NewEnrolmentToken] and stores only the hash of
+// its secret. The agent runs [Enrol] with that token: the token carries the CA
+// fingerprint, so the relay's certificate chain is checked against it before
+// the secret is sent.
+//
+// # Receipts
+//
+// The relay answers each committed file with a [Receipt] signed with Ed25519
+// ([Receipt.Sign], [Receipt.Verify]). The agent deletes its spool copy only on
+// receipt.
+package transport

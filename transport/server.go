@@ -1,0 +1,275 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/rs/zerolog"
+)
+
+// Server defaults.
+const (
+	defaultMaxIncomingStreams = 100
+	defaultIdleTimeout        = 60 * time.Second
+	defaultHandshakeTimeout   = 10 * time.Second
+)
+
+// ServerConfig configures Listen.
+type ServerConfig struct {
+	// Addr is the host:port to serve on, UDP (QUIC) and TCP (TLS) on the same
+	// port number. Port 0 picks a port free for both; see Server.Addr.
+	Addr string `yaml:"addr"`
+	// Certificate is the relay's server certificate chain (leaf then CA, as
+	// CA.IssueServerCert returns) and key. Required.
+	Certificate tls.Certificate `yaml:"-"`
+	// ClientCAs verifies agent certificates (CA.Pool). Required.
+	ClientCAs *x509.CertPool `yaml:"-"`
+	// Authorize, when set, is called during every handshake that presents a
+	// verified agent certificate; an error refuses the connection at the
+	// handshake (revoked or unknown agents). Nil accepts every agent the CA
+	// certified.
+	Authorize func(ctx context.Context, agentID string, cert *x509.Certificate) error `yaml:"-"`
+	// Handler serves enrolments and uploads. Required.
+	Handler Handler `yaml:"-"`
+	// MaxIncomingStreams caps concurrent streams per QUIC connection.
+	// Default 100.
+	MaxIncomingStreams int64 `yaml:"max_incoming_streams"`
+	// IdleTimeout closes connections without traffic for this long (QUIC
+	// idle timeout; TCP read and write deadline). Default 60 s.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// HandshakeTimeout bounds the TLS handshake on TCP and QUIC. Default 10 s.
+	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
+	// DisableQUIC serves TCP only. Default false.
+	DisableQUIC bool `yaml:"disable_quic"`
+	// DisableTCP serves QUIC only. Default false.
+	DisableTCP bool `yaml:"disable_tcp"`
+	// Logger receives connection-level events (no PHI). Zero value: silent.
+	Logger zerolog.Logger `yaml:"-"`
+}
+
+// validate checks cfg and fills defaults.
+func (cfg *ServerConfig) validate() error {
+	var errs []error
+	if cfg.Handler == nil {
+		errs = append(errs, errors.New("transport: server config: handler is required"))
+	}
+	if len(cfg.Certificate.Certificate) == 0 {
+		errs = append(errs, errors.New("transport: server config: certificate is required"))
+	}
+	if cfg.ClientCAs == nil {
+		errs = append(errs, errors.New("transport: server config: client cas are required"))
+	}
+	if cfg.DisableQUIC && cfg.DisableTCP {
+		errs = append(errs, errors.New("transport: server config: both quic and tcp disabled"))
+	}
+	if cfg.MaxIncomingStreams <= 0 {
+		cfg.MaxIncomingStreams = defaultMaxIncomingStreams
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = defaultIdleTimeout
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = defaultHandshakeTimeout
+	}
+	return errors.Join(errs...)
+}
+
+// Server serves the upload protocol on QUIC and TCP. Create it with Listen.
+type Server struct {
+	cfg     ServerConfig
+	log     zerolog.Logger
+	tlsConf *tls.Config
+
+	udp  net.PacketConn
+	tr   *quic.Transport
+	qln  *quic.Listener
+	tcp  net.Listener
+	addr net.Addr
+
+	stopAccept context.CancelFunc // stops accepting connections and streams
+	stopWork   context.CancelFunc // cancels in-flight handlers
+
+	loops   sync.WaitGroup // accept loops and per-connection goroutines
+	streams sync.WaitGroup // in-flight exchanges
+
+	mu sync.Mutex
+	// +checklocks:mu
+	closing bool
+	// +checklocks:mu
+	quicConns map[*quic.Conn]struct{}
+	// +checklocks:mu
+	tcpConns map[net.Conn]bool // value: idle between exchanges
+}
+
+// Listen starts serving on cfg.Addr. Cancelling ctx stops accepting and
+// cancels in-flight handlers; Close must still be called to release the
+// sockets. Use Close alone for a graceful stop.
+func Listen(ctx context.Context, cfg ServerConfig) (*Server, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		tlsConf:   serverTLSConfig(&cfg),
+		quicConns: map[*quic.Conn]struct{}{},
+		tcpConns:  map[net.Conn]bool{},
+	}
+	var err error
+	s.udp, s.tcp, err = bindPair(cfg.Addr, !cfg.DisableQUIC, !cfg.DisableTCP)
+	if err != nil {
+		return nil, err
+	}
+	if s.tcp != nil {
+		s.addr = s.tcp.Addr()
+	} else {
+		s.addr = s.udp.LocalAddr()
+	}
+	if s.udp != nil {
+		s.tr = &quic.Transport{Conn: s.udp}
+		s.qln, err = s.tr.Listen(s.tlsConf, &quic.Config{
+			HandshakeIdleTimeout:  cfg.HandshakeTimeout,
+			MaxIdleTimeout:        cfg.IdleTimeout,
+			MaxIncomingStreams:    cfg.MaxIncomingStreams,
+			MaxIncomingUniStreams: -1,
+			Allow0RTT:             false,
+		})
+		if err != nil {
+			s.udp.Close()
+			if s.tcp != nil {
+				s.tcp.Close()
+			}
+			return nil, fmt.Errorf("transport: quic listen: %w", err)
+		}
+	}
+	workCtx, stopWork := context.WithCancel(ctx)
+	acceptCtx, stopAccept := context.WithCancel(workCtx)
+	s.stopWork, s.stopAccept = stopWork, stopAccept
+	if s.qln != nil {
+		s.loops.Go(func() { s.acceptQUIC(acceptCtx, workCtx) })
+	}
+	if s.tcp != nil {
+		s.loops.Go(func() { s.acceptTCP(acceptCtx, workCtx) })
+	}
+	s.log.Info().Str("addr", s.addr.String()).Bool("quic", s.qln != nil).Bool("tcp", s.tcp != nil).Msg("transport listening")
+	return s, nil
+}
+
+// Addr returns the address served (same port for UDP and TCP).
+func (s *Server) Addr() net.Addr { return s.addr }
+
+// Close stops accepting connections and streams, waits for in-flight
+// exchanges until ctx is done, then cancels what is left and closes every
+// connection. It returns ctx.Err() when it had to cut exchanges short.
+func (s *Server) Close(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closing = true
+	for c, idle := range s.tcpConns {
+		if idle {
+			c.Close()
+		}
+	}
+	s.mu.Unlock()
+
+	s.stopAccept()
+	if s.qln != nil {
+		s.qln.Close()
+	}
+	if s.tcp != nil {
+		s.tcp.Close()
+	}
+
+	drained := make(chan struct{})
+	go func() { s.streams.Wait(); close(drained) }()
+	var err error
+	select {
+	case <-drained:
+	case <-ctx.Done():
+		err = ctx.Err()
+		s.stopWork()
+	}
+
+	s.mu.Lock()
+	for c := range s.quicConns {
+		go c.CloseWithError(0, "server closing")
+	}
+	for c := range s.tcpConns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	<-drained
+	s.stopWork()
+	if s.tr != nil {
+		s.tr.Close()
+	}
+	if s.udp != nil {
+		s.udp.Close()
+	}
+	s.loops.Wait()
+	s.log.Info().Msg("transport closed")
+	return err
+}
+
+// beginExchange registers an exchange unless the server is closing.
+func (s *Server) beginExchange() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.streams.Add(1)
+	return true
+}
+
+// bindPair binds UDP and TCP on the same port number; with port 0 it retries
+// until it finds a port free for both.
+func bindPair(addr string, wantUDP, wantTCP bool) (net.PacketConn, net.Listener, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("transport: listen address: %w", err)
+	}
+	if !wantUDP || !wantTCP {
+		if wantUDP {
+			u, err := net.ListenPacket("udp", addr)
+			if err != nil {
+				return nil, nil, fmt.Errorf("transport: listen udp: %w", err)
+			}
+			return u, nil, nil
+		}
+		t, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("transport: listen tcp: %w", err)
+		}
+		return nil, t, nil
+	}
+	attempts := 1
+	if port == "0" || port == "" {
+		attempts = 32
+	}
+	var lastErr error
+	for range attempts {
+		t, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("transport: listen tcp: %w", err)
+		}
+		p := t.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", net.JoinHostPort(host, fmt.Sprint(p)))
+		if err == nil {
+			return u, t, nil
+		}
+		t.Close()
+		lastErr = err
+	}
+	return nil, nil, fmt.Errorf("transport: listen udp: %w", lastErr)
+}
