@@ -29,7 +29,9 @@ func (f *file) resolve(e *element, creator string, sc scope, overlayGone bool) (
 		// Command or meta elements inside a data set, trailing padding.
 		return "X", nil
 	case g&0xFF00 == 0x5000:
-		return curveEntry().action(p.Options), nil
+		// Curves are retired; their text and data cannot be cleaned, so
+		// they go even under Clean Graphics.
+		return "X", nil
 	case g&0xFF00 == 0x6000:
 		if overlayGone {
 			return "X", nil
@@ -42,7 +44,20 @@ func (f *file) resolve(e *element, creator string, sc scope, overlayGone bool) (
 		}
 	}
 	if entry, ok := lookupTable(t); ok {
-		return f.iodOverride(t, entry.action(p.Options)), nil
+		act := f.iodOverride(t, entry.action(p.Options))
+		// Inside a sequence the profile dummies or cleans, an option that
+		// keeps the attribute elsewhere does not keep it here.
+		if act == "K" && identifyingVR(e.vr) {
+			switch sc {
+			case scopeDummy:
+				act = "D"
+			case scopeClean:
+				if !isCodeAttribute(t) {
+					act = "C"
+				}
+			}
+		}
+		return act, nil
 	}
 	switch sc {
 	case scopeDummy:
@@ -217,7 +232,9 @@ func (f *file) dummy(e *element, path string, depth int) (*element, error) {
 	case "DA":
 		return withString(e, shiftDate(e.str(), f.shift)), nil
 	case "DT":
-		return withString(e, shiftDateTime(e.str(), f.shift)), nil
+		// The date is shifted like every other date of the patient; the
+		// time of day is not kept.
+		return withString(e, shiftDateOnly(e.str(), f.shift)), nil
 	case "TM":
 		return withString(e, "000000"), nil
 	case "AS":

@@ -124,7 +124,7 @@ func (a *Anonymizer) Anonymize(ctx context.Context, r io.Reader, w io.Writer) (*
 		return nil, err
 	}
 	f := a.newFile(ds, syn)
-	if err := f.admit(); err != nil {
+	if err := f.admit(pix != nil); err != nil {
 		return nil, err
 	}
 	out, err := f.processTop(ds)

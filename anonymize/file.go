@@ -41,8 +41,11 @@ func (a *Anonymizer) newFile(top *dataset, syn syntax) *file {
 	return f
 }
 
-// admit applies the policy's file filters and the burned-in annotation rule.
-func (f *file) admit() error {
+// admit applies the policy's file filters and the burned-in annotation
+// rule. Burned-in annotation is a pixel matter: a file without pixel data
+// (an encapsulated document, whose document the profile replaces) is not
+// held back by it.
+func (f *file) admit(hasPixels bool) error {
 	p := f.a.p
 	hasAccept := false
 	for _, flt := range p.Filters {
@@ -65,7 +68,7 @@ func (f *file) admit() error {
 	if hasAccept {
 		return quarantine(ErrRejected, "no accept filter matched")
 	}
-	if p.BurnedIn != BurnedInAllow && strings.EqualFold(f.top.str(tagBurnedInAnnotation), "YES") {
+	if hasPixels && p.BurnedIn != BurnedInAllow && strings.EqualFold(f.top.str(tagBurnedInAnnotation), "YES") {
 		return quarantine(ErrBurnedIn, "BurnedInAnnotation is YES and the policy has no pixel cleaning for it")
 	}
 	return nil

@@ -120,3 +120,20 @@ func shiftDateTime(v string, days int) string {
 	}
 	return strings.Join(parts, `\`)
 }
+
+// parseDA parses a DA value.
+func parseDA(v string) (time.Time, error) { return time.Parse("20060102", strings.TrimSpace(v)) }
+
+// shiftDateOnly is a dummy DT: the shifted date at midnight.
+func shiftDateOnly(v string, days int) string {
+	parts := strings.Split(v, `\`)
+	for i, part := range parts {
+		part = strings.TrimSpace(part)
+		if len(part) < 8 {
+			parts[i] = "19000101000000"
+			continue
+		}
+		parts[i] = shiftOne(part[:8], days) + "000000"
+	}
+	return strings.Join(parts, `\`)
+}

@@ -331,6 +331,7 @@ func (p *parser) copyPixels(w *writer, h *header) error {
 	if h.length != undefinedLength {
 		n, err := io.CopyN(w.w, p.r, int64(h.length))
 		p.pos += n
+		w.n += n
 		if err != nil {
 			if w.err != nil {
 				return w.err
@@ -355,6 +356,7 @@ func (p *parser) copyPixels(w *writer, h *header) error {
 			w.header(tagItem, "", ih.length)
 			n, err := io.CopyN(w.w, p.r, int64(ih.length))
 			p.pos += n
+			w.n += n
 			if err != nil {
 				if w.err != nil {
 					return w.err

@@ -28,7 +28,8 @@ type Report struct {
 	// Tags counts actions per attribute, keyed "(gggg,eeee)" (private ones as
 	// "(gggg,{creator}ee)"), sorted by tag.
 	Tags []TagActions `json:"tags"`
-	// PixelBytes is the size of the pixel data streamed through unchanged.
+	// PixelBytes is the size of the pixel data element (header, value and
+	// fragment items) streamed through unchanged.
 	PixelBytes int64 `json:"pixel_bytes"`
 }
 

@@ -70,6 +70,21 @@ func run(tablePath, safePath, out string) error {
 		fmt.Fprintf(&b, "\tcase 0x%s%s: // %s\n\t\treturn %s, true\n", g, e, strings.Join(strings.Fields(r.Name), " "), entry(r))
 	}
 	b.WriteString("\t}\n\treturn tableEntry{}, false\n}\n\n")
+	b.WriteString("// tableTags lists the public tags of Table E.1-1 (masks excluded), sorted.\n")
+	b.WriteString("func tableTags() []Tag {\n\treturn []Tag{")
+	n := 0
+	for _, r := range rows {
+		g, e := r.Tag[1:5], r.Tag[6:10]
+		if strings.ContainsAny(g+e, "Xx") || strings.Contains(r.Tag, "GGGG") {
+			continue
+		}
+		if n%8 == 0 {
+			b.WriteString("\n\t\t")
+		}
+		fmt.Fprintf(&b, "0x%s%s, ", g, e)
+		n++
+	}
+	b.WriteString("\n\t}\n}\n\n")
 	for _, r := range masks {
 		switch {
 		case strings.HasPrefix(r.Tag, "(50XX,XXXX)"):

@@ -1,0 +1,31 @@
+// Package agent is the site side of dicomgate: it takes DICOM files in,
+// keeps them in a durable queue, and drives each one through anonymisation,
+// sealing and upload until the relay answers with a receipt.
+//
+// # Overview
+//
+// Files enter through an [Intake]: watched folders (fsnotify events plus a
+// periodic rescan, a file being taken only once it is stable) or
+// [Intake.Enqueue] for `dicomgate send`. Each file becomes one [Item] in the
+// [Queue], an embedded SQLite database. An item moves through the states
+//
+//	seen → anonymised → sealed → sent → committed
+//
+// or ends in quarantined. Every transition is one transaction, so an agent
+// restarted after a crash resumes each item exactly where it stopped.
+//
+// A [Pipeline] runs the stages. The anonymiser+sealer and the uploader are
+// the small interfaces [Processor] and [Uploader]; the command wires the real
+// implementations (packages anonymize, policy, seal and transport).
+//
+// # Privacy
+//
+// Source paths may contain patient names. Nothing in this package logs a
+// path or puts one in an error at info level or above; items are named by
+// their queue id. Quarantine reason files hold the reason only.
+//
+// # Imports
+//
+// agent may import anonymize, policy, seal, transport and dimse. It never
+// imports store or relay, and only cmd/dicomgate imports agent.
+package agent

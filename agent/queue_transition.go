@@ -1,0 +1,140 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// transition runs one UPDATE, a transaction of its own, on item id if it is
+// in one of the from states and leased by this process. set is the SET
+// clause after state and updated_at; release clears the lease.
+func (q *Queue) transition(ctx context.Context, op string, id int64, from []State, to State, release bool, set string, args ...any) error {
+	now := time.Now().UnixNano()
+	clause := "state = ?, updated_at = ?"
+	all := []any{to, now}
+	if release {
+		clause += ", lease_owner = '', leased_at = 0"
+	}
+	if set != "" {
+		clause += ", " + set
+	}
+	all = append(all, args...)
+	all = append(all, id, q.owner)
+	ph := strings.TrimSuffix(strings.Repeat("?, ", len(from)), ", ")
+	for _, s := range from {
+		all = append(all, s)
+	}
+	res, err := q.db.ExecContext(ctx,
+		`UPDATE items SET `+clause+` WHERE id = ? AND lease_owner = ? AND state IN (`+ph+`)`, all...)
+	if err != nil {
+		return fmt.Errorf("agent: queue %s %d: %w", op, id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("agent: queue %s %d: %w", op, id, err)
+	}
+	if n == 0 {
+		if _, err := q.Get(ctx, id); errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("agent: queue %s %d: %w", op, id, ErrNotFound)
+		}
+		return fmt.Errorf("agent: queue %s %d: %w", op, id, ErrStateConflict)
+	}
+	if release {
+		q.signal()
+	}
+	return nil
+}
+
+// ProcessResult is what a [Processor] reports about the sealed file it
+// wrote.
+type ProcessResult struct {
+	// FileID is the sealed file's id (as named in its manifest).
+	FileID string
+	// StudyUID is the pseudonymous Study Instance UID; it groups the item
+	// into a study.
+	StudyUID string
+	// Manifest is the signed manifest.
+	Manifest []byte
+	// Size is the sealed file's size in bytes.
+	Size int64
+	// SHA256 is the SHA-256 of the sealed file.
+	SHA256 []byte
+}
+
+// MarkAnonymised records res for a claimed item in state seen (or
+// anonymised, when processing is redone) and moves it to anonymised. The
+// item joins the study res.StudyUID. The lease is kept.
+func (q *Queue) MarkAnonymised(ctx context.Context, id int64, res *ProcessResult) error {
+	return q.transition(ctx, "mark anonymised", id, []State{StateSeen, StateAnonymised}, StateAnonymised, false,
+		`file_id = ?, study_key = ?, study_joined_at = CASE WHEN study_key = ? THEN study_joined_at ELSE ? END,
+		 size = ?, sha256 = ?, manifest = ?, reason = ''`,
+		res.FileID, res.StudyUID, res.StudyUID, time.Now().UnixNano(), res.Size, res.SHA256, res.Manifest)
+}
+
+// MarkSealed records the durable spool file of a claimed anonymised item,
+// moves it to sealed, resets its attempts and releases it.
+func (q *Queue) MarkSealed(ctx context.Context, id int64, spoolPath string) error {
+	return q.transition(ctx, "mark sealed", id, []State{StateAnonymised}, StateSealed, true,
+		`spool_path = ?, attempts = 0, next_attempt_at = 0`, spoolPath)
+}
+
+// MarkSent records the relay's receipt for a claimed sealed item and moves
+// it to sent. The lease is kept.
+func (q *Queue) MarkSent(ctx context.Context, id int64, receipt []byte) error {
+	return q.transition(ctx, "mark sent", id, []State{StateSealed}, StateSent, false,
+		`receipt = ?, reason = ''`, receipt)
+}
+
+// MarkCommitted moves a claimed sent item to committed and releases it.
+func (q *Queue) MarkCommitted(ctx context.Context, id int64) error {
+	return q.transition(ctx, "mark committed", id, []State{StateSent}, StateCommitted, true,
+		`spool_path = '', next_attempt_at = 0`)
+}
+
+// Quarantine moves a claimed item that is not final to quarantined with
+// reason, which must not contain PHI, and releases it.
+func (q *Queue) Quarantine(ctx context.Context, id int64, reason string) error {
+	return q.transition(ctx, "quarantine", id, pending(), StateQuarantined, true,
+		`reason = ?, spool_path = '', next_attempt_at = 0`, reason)
+}
+
+// Retry releases a claimed item in its current state, counts a failed
+// attempt and makes it claimable again at at. reason (no PHI) is kept as
+// the last error.
+func (q *Queue) Retry(ctx context.Context, id int64, at time.Time, reason string) error {
+	return q.keepState(ctx, "retry", id, `attempts = attempts + 1, next_attempt_at = ?, reason = ?`, at.UnixNano(), reason)
+}
+
+// Release releases a claimed item in its current state without counting an
+// attempt, as on shutdown.
+func (q *Queue) Release(ctx context.Context, id int64) error {
+	return q.keepState(ctx, "release", id, "")
+}
+
+// keepState is a transition that leaves the state as it is and releases the
+// lease.
+func (q *Queue) keepState(ctx context.Context, op string, id int64, set string, args ...any) error {
+	it, err := q.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if it.State.Final() {
+		return fmt.Errorf("agent: queue %s %d: %w", op, id, ErrStateConflict)
+	}
+	return q.transition(ctx, op, id, []State{it.State}, it.State, true, set, args...)
+}
+
+// pending lists the states that are not final.
+func pending() []State {
+	return []State{StateSeen, StateAnonymised, StateSealed, StateSent}
+}
+
+// Reprocess sends a claimed sealed item back to seen, releasing it, for
+// when its spool file is lost: it will be anonymised and sealed again.
+func (q *Queue) Reprocess(ctx context.Context, id int64, reason string) error {
+	return q.transition(ctx, "reprocess", id, []State{StateSealed}, StateSeen, true,
+		`spool_path = '', reason = ?`, reason)
+}
