@@ -119,6 +119,9 @@ func (a *Anonymizer) Anonymize(ctx context.Context, r io.Reader, w io.Writer) (*
 		in = bufio.NewReaderSize(inflater, 64<<10)
 	}
 	p := newParser(in, syn)
+	if !syn.deflated {
+		p.src = r
+	}
 	ds, pix, err := p.readDataset(-1, 0, modeTop)
 	if err != nil {
 		return nil, err
@@ -160,6 +163,9 @@ func (a *Anonymizer) Anonymize(ctx context.Context, r io.Reader, w io.Writer) (*
 		dst = deflater
 	}
 	wr := newWriter(dst, syn)
+	if !syn.deflated {
+		wr.dst = w
+	}
 	wr.dataset(out)
 	if pix != nil {
 		if err := ctx.Err(); err != nil {

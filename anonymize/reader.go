@@ -37,7 +37,10 @@ func isPixelTag(t Tag) bool {
 
 // parser reads data elements from a stream.
 type parser struct {
-	r        *bufio.Reader
+	r *bufio.Reader
+	// src is the reader under r when pixel data may bypass the buffers
+	// (nil for deflated data sets).
+	src      io.Reader
 	order    binary.ByteOrder
 	explicit bool
 	pos      int64
@@ -328,6 +331,9 @@ func (p *parser) readFragments(t Tag) ([][]byte, error) {
 // copyPixels streams the value of top-level pixel data from p to w.
 func (p *parser) copyPixels(w *writer, h *header) error {
 	w.header(h.tag, h.vr, h.length)
+	if h.length != undefinedLength && p.src != nil && w.dst != nil {
+		return p.copyDirect(w, int64(h.length))
+	}
 	if h.length != undefinedLength {
 		n, err := io.CopyN(w.w, p.r, int64(h.length))
 		p.pos += n
@@ -371,4 +377,34 @@ func (p *parser) copyPixels(w *writer, h *header) error {
 
 func (t Tag) String() string {
 	return fmt.Sprintf("(%04X,%04X)", t.Group(), t.Element())
+}
+
+// copyDirect copies n bytes of pixel data around both buffers, so that
+// file-to-file copies can use copy_file_range (no copy through user space).
+func (p *parser) copyDirect(w *writer, n int64) error {
+	if err := w.w.Flush(); err != nil {
+		w.err = err
+		return err
+	}
+	take := min(int64(p.r.Buffered()), n)
+	if take > 0 {
+		b, _ := p.r.Peek(int(take))
+		if _, err := w.dst.Write(b); err != nil {
+			w.err = err
+			return err
+		}
+		p.r.Discard(int(take))
+	}
+	rest := n - take
+	m, err := io.CopyN(w.dst, p.src, rest)
+	p.pos += take + m
+	w.n += take + m
+	if err != nil {
+		if m < rest && (err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF)) {
+			return quarantine(ErrMalformed, "truncated pixel data")
+		}
+		w.err = err
+		return err
+	}
+	return nil
 }

@@ -9,7 +9,10 @@ import (
 // writer encodes data elements. Sequences and items are written with
 // undefined length, so nothing needs to be measured before it is written.
 type writer struct {
-	w        *bufio.Writer
+	w *bufio.Writer
+	// dst is the writer under w when pixel data may bypass the buffers
+	// (nil for deflated data sets).
+	dst      io.Writer
 	order    binary.ByteOrder
 	explicit bool
 	err      error

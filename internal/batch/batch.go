@@ -65,6 +65,12 @@ func Run(ctx context.Context, a *anonymize.Anonymizer, in, out string, opts Opti
 	if err != nil {
 		return nil, fmt.Errorf("batch: %w", err)
 	}
+	if info.IsDir() {
+		// Walk the folder a symlink points at, not the link itself.
+		if real, err := filepath.EvalSymlinks(in); err == nil {
+			in = real
+		}
+	}
 	var jobs []job
 	if info.IsDir() {
 		err = filepath.WalkDir(in, func(path string, d fs.DirEntry, err error) error {
