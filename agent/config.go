@@ -13,6 +13,8 @@ import (
 
 	"github.com/rs/zerolog"
 	"gopkg.in/yaml.v3"
+
+	"dicomgate/seal"
 )
 
 // Config is the agent configuration, read from agent.yaml. The zero value,
@@ -43,6 +45,13 @@ type Config struct {
 	// SecretFile holds the site re-identification secret used for UID and
 	// date pseudonymisation. Default: "identity/site.secret".
 	SecretFile string `yaml:"secret_file"`
+
+	// Recipients lists the public keys files are sealed to, besides the
+	// recipients of the policy: each entry is either a key in text form
+	// ("dgpub1...", as printed by `dicomgate keygen`) or the path of a .pub
+	// file. Files are sealed to the union of both lists, which must not be
+	// empty. Default: none (the policy's recipients only).
+	Recipients []string `yaml:"recipients"`
 
 	// Secret is the site secret inline; use SecretFile instead where you
 	// can. It never prints. Default: "" (read SecretFile). Setting both is
@@ -83,12 +92,18 @@ type Config struct {
 
 // RelayConfig says where the relay is.
 type RelayConfig struct {
-	// Address is the relay's host:port. Default: "localhost:4433".
+	// Address is the relay's host:port. Default: "localhost:7443".
 	Address string `yaml:"address"`
 
 	// Mode is "quic", "tcp" (TLS 1.3 over TCP) or "auto" (QUIC, falling
 	// back to TCP where UDP is blocked). Default: "auto".
 	Mode string `yaml:"mode"`
+
+	// ReceiptKey is the path of the relay's receipt verification key (PEM
+	// PKIX Ed25519 public key). When set, every receipt must carry a valid
+	// signature by it. Default: "" (receipts are checked against the offer
+	// but their signature is not verified).
+	ReceiptKey string `yaml:"receipt_key"`
 }
 
 // RetryConfig bounds the exponential back-off (with jitter) between two
@@ -105,7 +120,7 @@ type RetryConfig struct {
 const (
 	DefaultSite            = "demo-site"
 	DefaultProject         = "demo"
-	DefaultRelayAddress    = "localhost:4433"
+	DefaultRelayAddress    = "localhost:7443"
 	DefaultRelayMode       = "auto"
 	DefaultIdentityDir     = "identity"
 	DefaultSecretFile      = "identity/site.secret"
@@ -227,6 +242,12 @@ func (c *Config) ResolvePaths(base string) {
 	abs(&c.IdentityDir)
 	abs(&c.Policy)
 	abs(&c.SecretFile)
+	abs(&c.Relay.ReceiptKey)
+	for i, r := range c.Recipients {
+		if !isRecipientText(r) {
+			abs(&c.Recipients[i])
+		}
+	}
 	abs(&c.SpoolDir)
 	abs(&c.QueueDB)
 	abs(&c.QuarantineDir)
@@ -253,6 +274,16 @@ func (c *Config) Validate() error {
 	}
 	if c.Secret != "" && c.SecretFile != "" {
 		bad("secret and secret_file: set only one")
+	}
+	for i, r := range c.Recipients {
+		switch {
+		case strings.TrimSpace(r) == "":
+			bad("recipients[%d]: empty", i)
+		case isRecipientText(r):
+			if _, err := seal.ParseRecipient(r); err != nil {
+				bad("recipients[%d]: not a valid public key", i)
+			}
+		}
 	}
 	if c.Workers < 0 {
 		bad("workers: %d is negative", c.Workers)

@@ -29,6 +29,10 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(
 		newAnonymizeCommand(&g),
 		newPolicyCommand(&g),
+		newKeygenCommand(),
+		newRelayCommand(&g),
+		newTokenCommand(&g),
+		newFetchCommand(&g),
 		newVersionCommand(),
 	)
 	return root

@@ -1,0 +1,211 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"dicomgate/store"
+	"dicomgate/transport"
+)
+
+// commit stores a verified staged file and its manifest, records it and
+// returns the signed receipt. A different file already committed for the
+// same instance is kept under conflicts/ and refused with CodeConflict; the
+// committed object is never overwritten.
+func (s *Server) commit(ctx context.Context, c *checkedOffer, f *os.File) (*transport.Receipt, error) {
+	res, m := c.res, c.manifest
+	holder, err := instanceHolder(ctx, res.db, m.Project, m.StudyInstanceUID, m.SOPInstanceUID, c.offer.ID)
+	if err != nil {
+		return nil, err
+	}
+	if holder != nil {
+		if holder.PlainSHA256 == m.PlaintextSHA256 {
+			return s.resealedReceipt(c, holder), nil
+		}
+		return nil, s.storeConflict(ctx, c, f)
+	}
+	if err := putIfDifferent(ctx, res.objects, c.keys.object, f, c.offer.Size, c.sha256); err != nil {
+		return nil, err
+	}
+	if err := res.objects.Put(ctx, c.keys.manifest, bytes.NewReader(c.offer.Manifest), int64(len(c.offer.Manifest))); err != nil {
+		return nil, fmt.Errorf("relay: put manifest: %w", err)
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	rcpt := &transport.Receipt{
+		ID:          c.offer.ID,
+		ObjectKey:   c.keys.object,
+		Size:        c.offer.Size,
+		SHA256:      c.offer.SHA256,
+		CommittedAt: now,
+	}
+	rcpt.Sign(res.signKey)
+	rb, err := json.Marshal(rcpt)
+	if err != nil {
+		return nil, fmt.Errorf("relay: encode receipt: %w", err)
+	}
+	existing, err := res.db.CommitFile(ctx, c.record(c.keys.object, rb, now))
+	switch {
+	case err == nil && existing == nil:
+		s.log.Info().Str("agent_id", c.agent.ID).Str("file_id", c.offer.ID).Str("project", m.Project).
+			Int64("size", c.offer.Size).Msg("file committed")
+		return rcpt, nil
+	case err == nil && existing.FileID == c.offer.ID:
+		// Committed concurrently by another stream or relay.
+		return decodeReceipt(existing.Receipt)
+	case err == nil:
+		// The same plaintext, committed concurrently under another file ID
+		// (possibly in another study).
+		s.dropOrphan(ctx, res.objects, c.keys, existing.ObjectKey)
+		return s.resealedReceipt(c, existing), nil
+	case errors.Is(err, store.ErrConflict):
+		s.dropOrphan(ctx, res.objects, c.keys, existing.ObjectKey)
+		if _, serr := f.Seek(0, io.SeekStart); serr != nil {
+			return nil, fmt.Errorf("relay: staging file: %w", serr)
+		}
+		return nil, s.storeConflict(ctx, c, f)
+	default:
+		return nil, fmt.Errorf("relay: commit file: %w", err)
+	}
+}
+
+// record builds the file record of a checked offer.
+func (c *checkedOffer) record(objectKey string, receipt []byte, at time.Time) store.FileRecord {
+	m := c.manifest
+	return store.FileRecord{
+		FileID:      c.offer.ID,
+		Project:     m.Project,
+		Site:        m.Site,
+		AgentID:     m.AgentID,
+		StudyUID:    m.StudyInstanceUID,
+		SeriesUID:   m.SeriesInstanceUID,
+		InstanceUID: m.SOPInstanceUID,
+		SOPClassUID: m.SOPClassUID,
+		Modality:    m.Modality,
+		ObjectKey:   objectKey,
+		Size:        c.offer.Size,
+		SHA256:      c.sha256,
+		PlainSHA256: m.PlaintextSHA256,
+		Manifest:    c.offer.Manifest,
+		Receipt:     receipt,
+		CommittedAt: at,
+	}
+}
+
+// instanceHolder returns the committed file of another file ID that holds
+// the instance in the study, or nil.
+func instanceHolder(ctx context.Context, db store.MetaDB, project, study, sop, fileID string) (*store.FileRecord, error) {
+	files, err := db.ListFiles(ctx, project, study)
+	if err != nil {
+		return nil, fmt.Errorf("relay: list files: %w", err)
+	}
+	for i := range files {
+		if files[i].InstanceUID == sop && files[i].FileID != fileID {
+			return &files[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// resealedReceipt answers an upload whose plaintext is already committed
+// under another file ID (the same instance sealed again): the receipt names
+// the offered bytes and the object that holds the same plaintext. Nothing is
+// stored twice.
+func (s *Server) resealedReceipt(c *checkedOffer, holder *store.FileRecord) *transport.Receipt {
+	rcpt := &transport.Receipt{
+		ID:          c.offer.ID,
+		ObjectKey:   holder.ObjectKey,
+		Size:        c.offer.Size,
+		SHA256:      c.offer.SHA256,
+		CommittedAt: holder.CommittedAt,
+	}
+	rcpt.Sign(c.res.signKey)
+	s.log.Info().Str("agent_id", c.agent.ID).Str("file_id", c.offer.ID).Str("existing_file_id", holder.FileID).
+		Msg("same instance already committed under another file id")
+	return rcpt
+}
+
+// storeConflict keeps a refused conflicting upload under conflicts/,
+// records the conflict and returns the refusal for the agent.
+func (s *Server) storeConflict(ctx context.Context, c *checkedOffer, f *os.File) error {
+	m := c.manifest
+	keys, err := conflictKeys(m.Project, m.SOPInstanceUID, c.offer.ID)
+	if err != nil {
+		return reject(CodeBadIdentifier, "project or uid outside the allowed character set")
+	}
+	if err := c.res.objects.Put(ctx, keys.object, f, c.offer.Size); err != nil {
+		return fmt.Errorf("relay: put conflict: %w", err)
+	}
+	if err := c.res.objects.Put(ctx, keys.manifest, bytes.NewReader(c.offer.Manifest), int64(len(c.offer.Manifest))); err != nil {
+		return fmt.Errorf("relay: put conflict manifest: %w", err)
+	}
+	existing, err := c.res.db.CommitFile(ctx, c.record(keys.object, nil, time.Now()))
+	if err != nil && !errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("relay: record conflict: %w", err)
+	}
+	ev := s.log.Warn().Str("agent_id", c.agent.ID).Str("file_id", c.offer.ID).Str("project", m.Project)
+	if existing != nil {
+		ev = ev.Str("existing_file_id", existing.FileID)
+	}
+	ev.Msg("conflicting upload kept under conflicts/")
+	return reject(CodeConflict, "a different file is already committed for this instance")
+}
+
+// putIfDifferent stores size bytes of r at key unless an object with the
+// same SHA-256 is already there (left by an interrupted commit of this
+// file). An object there with other bytes is not referenced by any record
+// (the caller checked), so it is replaced.
+func putIfDifferent(ctx context.Context, objects store.ObjectStore, key string, r io.Reader, size int64, sum string) error {
+	info, err := objects.Stat(ctx, key)
+	switch {
+	case errors.Is(err, store.ErrNotExist):
+	case err != nil:
+		return fmt.Errorf("relay: stat object: %w", err)
+	case info.Size == size:
+		same, err := objectHasHash(ctx, objects, key, sum)
+		if err != nil {
+			return err
+		}
+		if same {
+			return nil
+		}
+	}
+	if err := objects.Put(ctx, key, r, size); err != nil {
+		return fmt.Errorf("relay: put object: %w", err)
+	}
+	return nil
+}
+
+func objectHasHash(ctx context.Context, objects store.ObjectStore, key, sum string) (bool, error) {
+	rc, err := objects.Get(ctx, key, 0)
+	if err != nil {
+		return false, fmt.Errorf("relay: get object: %w", err)
+	}
+	defer rc.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, rc); err != nil {
+		return false, fmt.Errorf("relay: read object: %w", err)
+	}
+	return hex.EncodeToString(h.Sum(nil)) == sum, nil
+}
+
+// dropOrphan deletes the objects this upload stored when the record that
+// won the commit lives at another key.
+func (s *Server) dropOrphan(ctx context.Context, objects store.ObjectStore, keys objectKeys, winnerKey string) {
+	if winnerKey == keys.object {
+		s.log.Error().Msg("concurrent commit of one instance under two file ids wrote the same key")
+		return
+	}
+	for _, k := range []string{keys.object, keys.manifest} {
+		if err := objects.Delete(ctx, k); err != nil && !errors.Is(err, store.ErrNotExist) {
+			s.log.Warn().Err(err).Msg("delete orphan object")
+		}
+	}
+}

@@ -1,0 +1,68 @@
+// Package relay is the dicomgate relay: it receives sealed files from
+// enrolled site agents, verifies and commits them to an object store, and
+// serves them (still sealed) to core labs over an HTTPS API. The relay never
+// holds a recipient key: it stores and serves ciphertext it cannot read.
+//
+// relay may import transport, store, audit, policy and seal; it never imports
+// agent or anonymize (DESIGN.md). Only cmd/dicomgate imports relay.
+//
+// # Server
+//
+// [New] checks a [Config] (see [Load] and configs/relay.yaml); [Server.Open]
+// loads or creates the relay CA and the receipt signing key in the data
+// directory and opens the object store and the metadata database;
+// [Server.Run] serves the upload protocol (QUIC and TLS over TCP, mutual TLS)
+// and the HTTPS API until its context ends, then shuts down gracefully.
+//
+// # Enrolment
+//
+// [Server.CreateEnrolmentToken] mints a single-use, expiring token for one
+// project and site; only its hash is stored. An agent redeems it with
+// transport.Enrol and gets a client certificate for its Ed25519 key. That
+// same key signs the agent's manifests: the relay verifies every manifest
+// with the public key of the certificate the upload came in on.
+// [Server.RevokeAgent] refuses an agent from its next handshake on.
+//
+// # Uploads
+//
+// For every offer the relay opens the signed manifest with the peer's key,
+// checks project, site and agent against the enrolment, the policy hash
+// against the project's approved hashes, and the offered size and SHA-256
+// against the manifest. It stages the bytes under data_dir/staging (fsynced,
+// so a cut upload resumes), verifies length and hash, and commits the sealed
+// object and its manifest under keys made only of pseudonymous identifiers:
+//
+//	projects/<project>/studies/<study uid>/series/<series uid>/<sop instance uid>.dgseal
+//	projects/<project>/studies/<study uid>/series/<series uid>/<sop instance uid>.manifest
+//
+// A re-sent file is answered with its stored receipt. A different file for
+// an instance UID already committed is a conflict: it is kept under
+// conflicts/<project>/<sop instance uid>/<file id>.{dgseal,manifest}, recorded,
+// and refused with code [CodeConflict]; the original is never overwritten.
+//
+// # HTTPS API
+//
+// Core labs authenticate with a bearer token (see [Authenticator],
+// [NewReaderToken]); every object download is recorded. Endpoints (JSON,
+// errors as {"code": ..., "error": ...}):
+//
+//	GET /healthz                                    no authentication
+//	GET /api/v1/projects/{project}/studies          []StudyInfo
+//	GET /api/v1/projects/{project}/studies/{study}/files  []FileInfo
+//	GET /api/v1/projects/{project}/agents           []AgentInfo (manifest signing keys)
+//	GET /api/v1/files/{file}/manifest               the signed manifest envelope
+//	GET /api/v1/files/{file}/object                 the sealed file; Range: bytes=N- resumes
+//
+// 401 means no or an unknown token, 403 a project the reader may not read,
+// 404 an unknown project, study or file (files of other projects are 404 too).
+//
+// # Fetch
+//
+// [Fetch] downloads, verifies and decrypts a project's (or one study's) files
+// with a [Client]. A manifest must be signed by an enrolled agent of the
+// project: by default the agent keys the relay lists on the agents endpoint
+// (the relay's HTTPS identity is pinned by its CA fingerprint), or only the
+// keys in [FetchOptions.TrustedAgents] when set. The ciphertext must match
+// the manifest's size and SHA-256, and the plaintext its SHA-256, before a
+// file is renamed into place; partial downloads resume from a .part file.
+package relay

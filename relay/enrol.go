@@ -1,0 +1,183 @@
+package relay
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"dicomgate/store"
+	"dicomgate/transport"
+)
+
+// handler implements transport.Handler for a Server.
+type handler struct{ s *Server }
+
+var _ transport.Handler = handler{}
+
+// CreateEnrolmentToken mints a single-use enrolment token for an agent of
+// site in project, valid for Config.EnrolmentTokenTTL. Only the hash of its
+// secret is stored. The token is a secret for the site operator: never log
+// it. It needs [Server.Open].
+func (s *Server) CreateEnrolmentToken(ctx context.Context, project, site string) (string, error) {
+	res, err := s.resources()
+	if err != nil {
+		return "", err
+	}
+	if s.cfg.project(project) == nil {
+		return "", fmt.Errorf("relay: create enrolment token: %w", ErrUnknownProject)
+	}
+	if !validSite(site) {
+		return "", errors.New("relay: create enrolment token: site must be 1..64 characters of [A-Za-z0-9._-]")
+	}
+	token, hash, err := transport.NewEnrolmentToken(res.ca.Fingerprint())
+	if err != nil {
+		return "", fmt.Errorf("relay: create enrolment token: %w", err)
+	}
+	err = res.db.CreateEnrolmentToken(ctx, store.EnrolmentToken{
+		Hash:      hex.EncodeToString(hash[:]),
+		Project:   project,
+		Site:      site,
+		ExpiresAt: time.Now().Add(s.cfg.EnrolmentTokenTTL),
+		CreatedBy: "cli",
+	})
+	if err != nil {
+		return "", fmt.Errorf("relay: create enrolment token: %w", err)
+	}
+	s.log.Info().Str("project", project).Str("site", site).Msg("enrolment token created")
+	return token, nil
+}
+
+// RevokeAgent revokes an agent: its next handshake is refused, and so are
+// its uploads on connections already open. Revocation is final. An unknown
+// agent fails with an error wrapping store.ErrNotExist.
+func (s *Server) RevokeAgent(ctx context.Context, agentID string) error {
+	res, err := s.resources()
+	if err != nil {
+		return err
+	}
+	if err := res.db.RevokeAgent(ctx, agentID, time.Now()); err != nil {
+		return fmt.Errorf("relay: revoke agent: %w", err)
+	}
+	s.log.Info().Str("agent_id", agentID).Msg("agent revoked")
+	return nil
+}
+
+// Enrol implements transport.Handler: it redeems the token, assigns an
+// agent ID, certifies the agent's Ed25519 key and records the agent.
+func (h handler) Enrol(ctx context.Context, req *transport.EnrolRequest) (*transport.EnrolResponse, error) {
+	s := h.s
+	res, err := s.resources()
+	if err != nil {
+		return nil, reject(transport.CodeUnavailable, "relay not ready")
+	}
+	pub, ok := req.PublicKey.(ed25519.PublicKey)
+	if !ok {
+		// The key signs manifests too, and manifests are Ed25519 only.
+		return nil, reject(transport.CodeEnrolmentRefused, "agent key must be ed25519")
+	}
+	hash := transport.HashEnrolmentSecret(req.Secret[:])
+	tok, err := res.db.RedeemEnrolmentToken(ctx, hex.EncodeToString(hash[:]), time.Now())
+	if errors.Is(err, store.ErrTokenInvalid) {
+		s.log.Info().Msg("enrolment refused: token unknown, used or expired")
+		return nil, reject(transport.CodeEnrolmentRefused, "enrolment token unknown, used or expired")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("relay: enrol: %w", err)
+	}
+	if s.cfg.project(tok.Project) == nil {
+		return nil, reject(transport.CodeEnrolmentRefused, "project no longer served by this relay")
+	}
+	id, err := newAgentID(tok.Site)
+	if err != nil {
+		return nil, err
+	}
+	der, err := res.ca.IssueClientCert(pub, id, s.cfg.AgentCertValidity)
+	if err != nil {
+		return nil, fmt.Errorf("relay: enrol: issue certificate: %w", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("relay: enrol: parse certificate: %w", err)
+	}
+	err = res.db.PutAgent(ctx, store.Agent{
+		ID:         id,
+		Project:    tok.Project,
+		Site:       tok.Site,
+		CertSerial: cert.SerialNumber.String(),
+		PublicKey:  append([]byte(nil), pub...),
+		EnrolledAt: time.Now(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("relay: enrol: record agent: %w", err)
+	}
+	s.log.Info().Str("agent_id", id).Str("project", tok.Project).Str("site", tok.Site).
+		Str("key_id", transport.KeyID(pub)).Msg("agent enrolled")
+	return &transport.EnrolResponse{
+		AgentID:   id,
+		CertChain: [][]byte{der},
+		CACert:    res.ca.Certificate().Raw,
+	}, nil
+}
+
+// newAgentID returns "<site>-<16 random hex digits>", at most 64 characters.
+func newAgentID(site string) (string, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("relay: agent id: %w", err)
+	}
+	prefix := site
+	if len(prefix) > 40 {
+		prefix = prefix[:40]
+	}
+	id := prefix + "-" + hex.EncodeToString(b[:])
+	if err := transport.ValidateAgentID(id); err != nil {
+		return "", fmt.Errorf("relay: agent id: %w", err)
+	}
+	return id, nil
+}
+
+// authorize is the transport handshake hook: the agent must be enrolled,
+// not revoked, and present the certificate it was issued.
+func (s *Server) authorize(ctx context.Context, agentID string, cert *x509.Certificate) error {
+	_, err := s.enrolledAgent(ctx, agentID, cert)
+	if err != nil {
+		s.log.Info().Str("agent_id", agentID).Err(err).Msg("agent refused at handshake")
+	}
+	return err
+}
+
+var (
+	errAgentUnknown = errors.New("relay: agent not enrolled")
+	errAgentRevoked = errors.New("relay: agent revoked")
+	errAgentCert    = errors.New("relay: agent certificate does not match its enrolment")
+)
+
+// enrolledAgent returns the agent record of a verified certificate, or an
+// error when the agent is unknown, revoked or presents another key or
+// certificate than it enrolled with.
+func (s *Server) enrolledAgent(ctx context.Context, agentID string, cert *x509.Certificate) (*store.Agent, error) {
+	res, err := s.resources()
+	if err != nil {
+		return nil, err
+	}
+	a, err := res.db.GetAgent(ctx, agentID)
+	if errors.Is(err, store.ErrNotExist) {
+		return nil, errAgentUnknown
+	}
+	if err != nil {
+		return nil, fmt.Errorf("relay: get agent: %w", err)
+	}
+	if a.Revoked {
+		return nil, errAgentRevoked
+	}
+	pub, ok := cert.PublicKey.(ed25519.PublicKey)
+	if !ok || !pub.Equal(ed25519.PublicKey(a.PublicKey)) || cert.SerialNumber.String() != a.CertSerial {
+		return nil, errAgentCert
+	}
+	return a, nil
+}

@@ -1,0 +1,345 @@
+package relay
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"dicomgate/store"
+	"dicomgate/transport"
+)
+
+// readHeaderTimeout bounds how long an API client may take to send its
+// request headers.
+const readHeaderTimeout = 10 * time.Second
+
+// Server is a relay. Create it with [New]; [Server.Open] opens its keys and
+// databases, [Server.Run] serves until its context ends. Its methods are
+// safe for concurrent use.
+type Server struct {
+	cfg  Config
+	log  zerolog.Logger
+	auth Authenticator
+
+	stages stageLocks
+
+	// onStaged, when set (tests), is called after each chunk is staged
+	// with the file ID and the bytes staged so far.
+	onStaged func(fileID string, staged int64)
+
+	ready chan struct{}
+
+	mu sync.Mutex
+	// +checklocks:mu
+	res *resources
+	// +checklocks:mu
+	addr net.Addr
+	// +checklocks:mu
+	apiAddr net.Addr
+	// +checklocks:mu
+	running bool
+}
+
+// resources are what Open opens and Close releases.
+type resources struct {
+	ca         *transport.CA
+	signKey    ed25519.PrivateKey
+	serverCert tls.Certificate
+	objects    store.ObjectStore
+	db         store.MetaDB
+	stagingDir string
+}
+
+// An Option configures a [Server].
+type Option func(*Server)
+
+// WithAuthenticator replaces the bearer-token authentication of the API
+// (the readers of the configuration) with a.
+func WithAuthenticator(a Authenticator) Option {
+	return func(s *Server) { s.auth = a }
+}
+
+// New returns a relay for cfg, which is copied, defaulted and validated;
+// it does no I/O. The logger receives no PHI.
+func New(cfg Config, logger zerolog.Logger, opts ...Option) (*Server, error) {
+	cfg.SetDefaults()
+	cfg.ResolvePaths(".")
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:    cfg,
+		log:    logger,
+		stages: stageLocks{m: map[string]*stageLock{}},
+		ready:  make(chan struct{}),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.auth == nil {
+		a, err := NewTokenAuthenticator(cfg.Readers)
+		if err != nil {
+			return nil, err
+		}
+		s.auth = a
+	}
+	return s, nil
+}
+
+// Open loads or creates the relay CA and receipt signing key in the data
+// directory (secret files 0600, directories 0700), issues the server
+// certificate and opens the object store and metadata database. Calling it
+// again is a no-op. [Server.Run] calls it.
+func (s *Server) Open(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.res != nil {
+		return nil
+	}
+	cfg := &s.cfg
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("relay: data dir: %w", err)
+	}
+	ca, created, err := loadOrCreateCA(filepath.Join(cfg.DataDir, caDirName))
+	if err != nil {
+		return err
+	}
+	if created {
+		s.log.Info().Str("ca_fingerprint", ca.Fingerprint()).Msg("created relay ca")
+	}
+	key, created, err := loadOrCreateSigningKey(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	if created {
+		s.log.Info().Str("key_id", transport.KeyID(key.Public().(ed25519.PublicKey))).Msg("created relay signing key")
+	}
+	cert, err := ca.IssueServerCert(cfg.Hostnames)
+	if err != nil {
+		return fmt.Errorf("relay: server certificate: %w", err)
+	}
+	staging := filepath.Join(cfg.DataDir, stagingDirName)
+	if err := os.MkdirAll(staging, 0o700); err != nil {
+		return fmt.Errorf("relay: staging dir: %w", err)
+	}
+	objects, err := openObjectStore(ctx, cfg.Store)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(cfg.Database.Path), 0o700); err != nil {
+		return fmt.Errorf("relay: database dir: %w", err)
+	}
+	db, err := store.OpenSQLite(ctx, cfg.Database.Path)
+	if err != nil {
+		return fmt.Errorf("relay: open database: %w", err)
+	}
+	s.res = &resources{
+		ca:         ca,
+		signKey:    key,
+		serverCert: cert,
+		objects:    objects,
+		db:         db,
+		stagingDir: staging,
+	}
+	return nil
+}
+
+func openObjectStore(ctx context.Context, cfg StoreConfig) (store.ObjectStore, error) {
+	switch cfg.Type {
+	case "s3":
+		s, err := store.NewS3(ctx, cfg.S3)
+		if err != nil {
+			return nil, fmt.Errorf("relay: open s3 store: %w", err)
+		}
+		return s, nil
+	default:
+		s, err := store.NewFS(cfg.FS.Dir)
+		if err != nil {
+			return nil, fmt.Errorf("relay: open fs store: %w", err)
+		}
+		return s, nil
+	}
+}
+
+// Close releases what Open opened. Run closes on its own when it returns.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.res == nil {
+		return nil
+	}
+	err := s.res.db.Close()
+	s.res = nil
+	if err != nil {
+		return fmt.Errorf("relay: close database: %w", err)
+	}
+	return nil
+}
+
+// resources returns the open resources, or ErrNotRunning.
+func (s *Server) resources() (*resources, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.res == nil {
+		return nil, ErrNotRunning
+	}
+	return s.res, nil
+}
+
+// Run opens the relay (see [Server.Open]) and serves the upload protocol
+// on Config.Listen and the HTTPS API on Config.APIListen until ctx ends.
+// It then stops accepting, gives in-flight work Config.ShutdownTimeout to
+// finish, closes everything and returns nil. [Server.Ready] is closed once
+// both listeners are up. A Server runs once.
+func (s *Server) Run(ctx context.Context) error {
+	s.mu.Lock()
+	if s.running {
+		s.mu.Unlock()
+		return errors.New("relay: already running")
+	}
+	s.running = true
+	s.mu.Unlock()
+
+	if err := s.Open(ctx); err != nil {
+		return err
+	}
+	defer s.Close()
+	res, err := s.resources()
+	if err != nil {
+		return err
+	}
+	for _, p := range s.cfg.Projects {
+		if len(p.PolicyHashes) == 0 {
+			s.log.Warn().Str("project", p.ID).Msg("project accepts any anonymisation policy (policy_hashes is empty): demo only")
+		}
+	}
+	if w := transport.UDPBufferWarning(); w != "" {
+		s.log.Warn().Msg(w)
+	}
+
+	// The transport server is stopped gracefully below, not by ctx.
+	up, err := transport.Listen(context.WithoutCancel(ctx), transport.ServerConfig{
+		Addr:        s.cfg.Listen,
+		Certificate: res.serverCert,
+		ClientCAs:   res.ca.Pool(),
+		Authorize:   s.authorize,
+		Handler:     handler{s},
+		Logger:      s.log,
+	})
+	if err != nil {
+		return fmt.Errorf("relay: listen: %w", err)
+	}
+	ln, err := net.Listen("tcp", s.cfg.APIListen)
+	if err != nil {
+		up.Close(ctx)
+		return fmt.Errorf("relay: api listen: %w", err)
+	}
+	api := &http.Server{
+		Handler:           s.apiHandler(),
+		ReadHeaderTimeout: readHeaderTimeout,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		ErrorLog:          log.New(debugWriter{s.log}, "", 0),
+	}
+	tlsLn := tls.NewListener(ln, &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		Certificates: []tls.Certificate{res.serverCert},
+		NextProtos:   []string{"h2", "http/1.1"},
+	})
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- api.Serve(tlsLn) }()
+
+	s.mu.Lock()
+	s.addr, s.apiAddr = up.Addr(), ln.Addr()
+	s.mu.Unlock()
+	close(s.ready)
+	s.log.Info().Str("addr", up.Addr().String()).Str("api_addr", ln.Addr().String()).
+		Str("ca_fingerprint", res.ca.Fingerprint()).Msg("relay running")
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		runErr = fmt.Errorf("relay: api: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := api.Shutdown(sctx); err != nil {
+		s.log.Warn().Err(err).Msg("api shutdown cut short")
+	}
+	if err := up.Close(sctx); err != nil {
+		s.log.Warn().Err(err).Msg("transport shutdown cut short")
+	}
+	s.log.Info().Msg("relay stopped")
+	return runErr
+}
+
+// Ready is closed once Run is serving; Addr and APIAddr are set then.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Addr returns the address the upload protocol is served on (UDP and TCP,
+// same port), or nil before [Server.Ready].
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
+
+// APIAddr returns the address of the HTTPS API, or nil before
+// [Server.Ready].
+func (s *Server) APIAddr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.apiAddr
+}
+
+// CAFingerprint returns the lowercase hex SHA-256 of the relay CA
+// certificate, which enrolment tokens carry and core labs pin. It needs
+// [Server.Open].
+func (s *Server) CAFingerprint() (string, error) {
+	res, err := s.resources()
+	if err != nil {
+		return "", err
+	}
+	return res.ca.Fingerprint(), nil
+}
+
+// CACertificatePEM returns the relay CA certificate in PEM. It needs
+// [Server.Open].
+func (s *Server) CACertificatePEM() ([]byte, error) {
+	res, err := s.resources()
+	if err != nil {
+		return nil, err
+	}
+	return res.ca.CertificatePEM(), nil
+}
+
+// ReceiptKey returns the public key receipts are signed with (agents set it
+// as transport.ClientConfig.ReceiptKey). It needs [Server.Open].
+func (s *Server) ReceiptKey() (ed25519.PublicKey, error) {
+	res, err := s.resources()
+	if err != nil {
+		return nil, err
+	}
+	return res.signKey.Public().(ed25519.PublicKey), nil
+}
+
+// debugWriter sends net/http's own messages (TLS handshake failures and
+// the like) to the logger at debug level.
+type debugWriter struct{ log zerolog.Logger }
+
+func (w debugWriter) Write(p []byte) (int, error) {
+	w.log.Debug().Msg(strings.TrimSpace(string(p)))
+	return len(p), nil
+}

@@ -1,0 +1,107 @@
+package relay
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"dicomgate/transport"
+)
+
+// stagingBufSize is the size of the writes to a staging file.
+const stagingBufSize = 64 << 10
+
+// stageLocks serialises the streams that stage the same file, so that a
+// retry waits for a cut stream to finish writing before it reads the
+// staged length.
+type stageLocks struct {
+	mu sync.Mutex
+	// +checklocks:mu
+	m map[string]*stageLock
+}
+
+type stageLock struct {
+	ch   chan struct{} // holds one token while locked
+	refs int           // +checklocks:stageLocks.mu
+}
+
+// lock locks key until unlock is called, or fails when ctx ends first.
+func (l *stageLocks) lock(ctx context.Context, key string) (unlock func(), err error) {
+	l.mu.Lock()
+	sl := l.m[key]
+	if sl == nil {
+		sl = &stageLock{ch: make(chan struct{}, 1)}
+		l.m[key] = sl
+	}
+	sl.refs++
+	l.mu.Unlock()
+	release := func() {
+		l.mu.Lock()
+		sl.refs--
+		if sl.refs == 0 {
+			delete(l.m, key)
+		}
+		l.mu.Unlock()
+	}
+	select {
+	case sl.ch <- struct{}{}:
+		return func() { <-sl.ch; release() }, nil
+	case <-ctx.Done():
+		release()
+		return nil, ctx.Err()
+	}
+}
+
+// stagePath is the staging file of one offer of one agent. The name is a
+// hash, so it carries no identifier, and a different offer under the same
+// file ID gets a fresh file.
+func stagePath(dir, agentID string, offer *transport.Offer) string {
+	h := sha256.New()
+	io.WriteString(h, agentID)
+	h.Write([]byte{0})
+	io.WriteString(h, offer.ID)
+	h.Write([]byte{0})
+	h.Write(offer.SHA256[:])
+	return filepath.Join(dir, hex.EncodeToString(h.Sum(nil))+".part")
+}
+
+// stagedSize returns how many bytes of offer are staged at path.
+func stagedSize(path string, size int64) (int64, error) {
+	fi, err := os.Stat(path)
+	if os.IsNotExist(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return min(fi.Size(), size), nil
+}
+
+// stage copies r to f from offset on, reporting progress to the test hook.
+// It returns the bytes written.
+func (s *Server) stage(f *os.File, fileID string, offset int64, r io.Reader) (int64, error) {
+	buf := make([]byte, stagingBufSize)
+	var n int64
+	for {
+		m, rerr := r.Read(buf)
+		if m > 0 {
+			if _, err := f.WriteAt(buf[:m], offset+n); err != nil {
+				return n, err
+			}
+			n += int64(m)
+			if s.onStaged != nil {
+				s.onStaged(fileID, offset+n)
+			}
+		}
+		if rerr == io.EOF {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
+}

@@ -1,0 +1,208 @@
+package relay
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"dicomgate/seal"
+	"dicomgate/store"
+	"dicomgate/transport"
+)
+
+// checkedOffer is an offer whose manifest verified and matches the agent's
+// enrolment and the project's rules.
+type checkedOffer struct {
+	res      *resources
+	offer    *transport.Offer
+	manifest *seal.Manifest
+	agent    *store.Agent
+	keys     objectKeys
+	sha256   string // hex of offer.SHA256
+}
+
+// checkOffer verifies an offer before any byte is staged or committed.
+func (s *Server) checkOffer(ctx context.Context, peer transport.Peer, offer *transport.Offer) (*checkedOffer, error) {
+	res, err := s.resources()
+	if err != nil {
+		return nil, reject(transport.CodeUnavailable, "relay not ready")
+	}
+	if peer.Certificate == nil {
+		return nil, reject(transport.CodeUnauthenticated, "upload requires an enrolled agent certificate")
+	}
+	agent, err := s.enrolledAgent(ctx, peer.AgentID, peer.Certificate)
+	switch {
+	case errors.Is(err, errAgentUnknown), errors.Is(err, errAgentRevoked), errors.Is(err, errAgentCert):
+		return nil, reject(transport.CodeForbidden, "agent not authorized")
+	case err != nil:
+		return nil, err
+	}
+	pub := ed25519.PublicKey(agent.PublicKey)
+	m, err := seal.OpenManifest(offer.Manifest, seal.TrustKeys(pub))
+	if err != nil {
+		return nil, reject(CodeBadManifest, "manifest is not validly signed by the agent key")
+	}
+	if m.AgentID != agent.ID || m.Project != agent.Project || m.Site != agent.Site {
+		return nil, reject(transport.CodeForbidden, "manifest project, site or agent does not match the enrolment")
+	}
+	proj := s.cfg.project(m.Project)
+	if proj == nil {
+		return nil, reject(transport.CodeForbidden, "project not served by this relay")
+	}
+	if !proj.approves(m.PolicyHash) {
+		return nil, reject(CodePolicyNotApproved, "policy hash not approved for the project")
+	}
+	if m.FileID != offer.ID {
+		return nil, reject(CodeBadManifest, "manifest file id does not match the offer")
+	}
+	if !validFileID(offer.ID) {
+		return nil, reject(CodeBadIdentifier, "file id must be 1..128 characters of [A-Za-z0-9._-]")
+	}
+	keys, err := instanceKeys(m.Project, m.StudyInstanceUID, m.SeriesInstanceUID, m.SOPInstanceUID)
+	if err != nil {
+		return nil, reject(CodeBadIdentifier, "project or uid outside the allowed character set")
+	}
+	sum := hex.EncodeToString(offer.SHA256[:])
+	if offer.Size != m.CiphertextSize || sum != m.CiphertextSHA256 {
+		return nil, reject(CodeBadManifest, "offer size or sha256 does not match the manifest")
+	}
+	return &checkedOffer{res: res, offer: offer, manifest: m, agent: agent, keys: keys, sha256: sum}, nil
+}
+
+// committedReceipt returns the stored receipt when the offered file is
+// already committed, nil when it is not.
+func (s *Server) committedReceipt(ctx context.Context, c *checkedOffer) (*transport.Receipt, error) {
+	rec, err := c.res.db.GetFile(ctx, c.offer.ID)
+	if errors.Is(err, store.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("relay: get file: %w", err)
+	}
+	if rec.Project != c.manifest.Project || rec.SHA256 != c.sha256 || rec.Size != c.offer.Size {
+		return nil, reject(CodeConflict, "file id already committed with other content")
+	}
+	return decodeReceipt(rec.Receipt)
+}
+
+// Begin implements transport.Handler.
+func (h handler) Begin(ctx context.Context, peer transport.Peer, offer *transport.Offer) (int64, *transport.Receipt, error) {
+	s := h.s
+	c, err := s.checkOffer(ctx, peer, offer)
+	if err != nil {
+		s.logRefusal(peer, offer, err)
+		return 0, nil, err
+	}
+	if rcpt, err := s.committedReceipt(ctx, c); err != nil || rcpt != nil {
+		return 0, rcpt, err
+	}
+	path := stagePath(c.res.stagingDir, peer.AgentID, offer)
+	unlock, err := s.stages.lock(ctx, path)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer unlock()
+	have, err := stagedSize(path, offer.Size)
+	if err != nil {
+		return 0, nil, fmt.Errorf("relay: staged size: %w", err)
+	}
+	return have, nil, nil
+}
+
+// Write implements transport.Handler: it stages the bytes at offset
+// (fsynced, kept when the stream is cut), verifies size and SHA-256 and
+// commits.
+func (h handler) Write(ctx context.Context, peer transport.Peer, offer *transport.Offer, offset int64, r io.Reader) (*transport.Receipt, error) {
+	s := h.s
+	c, err := s.checkOffer(ctx, peer, offer)
+	if err != nil {
+		s.logRefusal(peer, offer, err)
+		return nil, err
+	}
+	path := stagePath(c.res.stagingDir, peer.AgentID, offer)
+	unlock, err := s.stages.lock(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	// Another stream may have committed the file while this one waited.
+	if rcpt, err := s.committedReceipt(ctx, c); err != nil || rcpt != nil {
+		return rcpt, err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("relay: staging file: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("relay: staging file: %w", err)
+	}
+	if fi.Size() < offset {
+		// The staged bytes were lost; the agent's next attempt starts over
+		// from what Begin then reports.
+		return nil, reject(transport.CodeUnavailable, "staged data lost, retry")
+	}
+	if err := f.Truncate(offset); err != nil {
+		return nil, fmt.Errorf("relay: staging file: %w", err)
+	}
+	_, copyErr := s.stage(f, offer.ID, offset, r)
+	if err := f.Sync(); err != nil {
+		return nil, fmt.Errorf("relay: staging file sync: %w", err)
+	}
+	if copyErr != nil {
+		return nil, fmt.Errorf("relay: staging: %w", copyErr)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("relay: staging file: %w", err)
+	}
+	hs := sha256.New()
+	size, err := io.Copy(hs, f)
+	if err != nil {
+		return nil, fmt.Errorf("relay: staging file: %w", err)
+	}
+	if size != offer.Size || [32]byte(hs.Sum(nil)) != offer.SHA256 {
+		f.Close()
+		os.Remove(path)
+		s.log.Info().Str("agent_id", peer.AgentID).Str("file_id", offer.ID).Msg("upload refused: content does not match the offer")
+		return nil, reject(transport.CodeHashMismatch, "content does not match the offer and manifest")
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("relay: staging file: %w", err)
+	}
+	rcpt, err := s.commit(ctx, c, f)
+	var rej *transport.RejectedError
+	if err == nil || errors.As(err, &rej) {
+		f.Close()
+		if rerr := os.Remove(path); rerr != nil {
+			s.log.Warn().Err(rerr).Msg("remove staging file")
+		}
+	}
+	if err != nil {
+		s.logRefusal(peer, offer, err)
+	}
+	return rcpt, err
+}
+
+// logRefusal logs why an upload was refused: the code only, no PHI.
+func (s *Server) logRefusal(peer transport.Peer, offer *transport.Offer, err error) {
+	var rej *transport.RejectedError
+	if errors.As(err, &rej) {
+		s.log.Info().Str("agent_id", peer.AgentID).Str("file_id", offer.ID).Str("code", rej.Code).Msg("upload refused")
+	}
+}
+
+// decodeReceipt decodes a receipt stored with a file record.
+func decodeReceipt(b []byte) (*transport.Receipt, error) {
+	var r transport.Receipt
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("relay: stored receipt: %w", err)
+	}
+	return &r, nil
+}

@@ -1,0 +1,328 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"sync"
+	"testing"
+	"time"
+
+	"dicomgate/store"
+	"dicomgate/transport"
+)
+
+func TestEnrolmentToken(t *testing.T) {
+	e := startRelay(t, envOptions{})
+	ctx := context.Background()
+	addr := e.srv.Addr().String()
+	newKey := func() ed25519.PrivateKey {
+		_, k, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+
+	tok, err := e.srv.CreateEnrolmentToken(ctx, testProject, testSite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := transport.Enrol(ctx, addr, tok, newKey(), "a")
+	if err != nil {
+		t.Fatalf("first use: %v", err)
+	}
+	r, _ := e.srv.resources()
+	ag, err := r.db.GetAgent(ctx, resp.AgentID)
+	if err != nil || ag.Project != testProject || ag.Site != testSite || len(ag.PublicKey) != ed25519.PublicKeySize {
+		t.Fatalf("agent record = %+v, %v", ag, err)
+	}
+	_, err = transport.Enrol(ctx, addr, tok, newKey(), "b")
+	wantRejected(t, err, transport.CodeEnrolmentRefused)
+
+	// An expired token, stored as CreateEnrolmentToken would.
+	fp, _ := e.srv.CAFingerprint()
+	expired, hash, err := transport.NewEnrolmentToken(fp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = r.db.CreateEnrolmentToken(ctx, store.EnrolmentToken{
+		Hash: hex.EncodeToString(hash[:]), Project: testProject, Site: testSite, ExpiresAt: time.Now().Add(-time.Minute),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = transport.Enrol(ctx, addr, expired, newKey(), "c")
+	wantRejected(t, err, transport.CodeEnrolmentRefused)
+
+	for _, tc := range []struct{ project, site string }{
+		{"nope", testSite},
+		{testProject, "bad/site"},
+		{testProject, ""},
+	} {
+		if _, err := e.srv.CreateEnrolmentToken(ctx, tc.project, tc.site); err == nil {
+			t.Errorf("token for %q/%q created", tc.project, tc.site)
+		}
+	}
+}
+
+func TestUploadRefusals(t *testing.T) {
+	e := startRelay(t, envOptions{})
+	ctx := context.Background()
+	a := e.enrol(t, testProject, testSite, transport.ModeTCP)
+	_, stranger, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		spec   fileSpec
+		mutate func(f *testFile)
+		code   string
+	}{
+		{"signed by another key", fileSpec{signer: stranger}, nil, CodeBadManifest},
+		{"policy not approved", fileSpec{policyHash: otherPolicyHash}, nil, CodePolicyNotApproved},
+		{"other project", fileSpec{project: "other"}, nil, transport.CodeForbidden},
+		{"other site", fileSpec{site: "site-b"}, nil, transport.CodeForbidden},
+		{"uid with letters", fileSpec{sop: "1.2.3.x"}, nil, CodeBadIdentifier},
+		{"uid path traversal", fileSpec{series: "1.2/../3"}, nil, CodeBadIdentifier},
+		{"file id with slash", fileSpec{id: "a/b"}, nil, CodeBadIdentifier},
+		{"manifest not for this offer", fileSpec{}, func(f *testFile) { f.offer.ID = "another-id" }, CodeBadManifest},
+		{"offer hash differs from manifest", fileSpec{}, func(f *testFile) {
+			f.sealed = append(bytes.Clone(f.sealed), 0)
+			f.offer.Size++
+		}, CodeBadManifest},
+		{"bytes differ from offer", fileSpec{}, func(f *testFile) {
+			f.sealed = bytes.Clone(f.sealed)
+			f.sealed[len(f.sealed)/2] ^= 1
+		}, transport.CodeHashMismatch},
+		{"garbage manifest", fileSpec{}, func(f *testFile) { f.offer.Manifest = []byte(`{"type":"x"}`) }, CodeBadManifest},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.spec.sop = or(tc.spec.sop, "1.2.826.0.1.3680043.10.9.1."+itoa(i))
+			f := e.seal(t, a, tc.spec)
+			if tc.mutate != nil {
+				tc.mutate(f)
+			}
+			_, err := a.upload(ctx, f)
+			wantRejected(t, err, tc.code)
+		})
+	}
+	r, _ := e.srv.resources()
+	if studies, _ := r.db.ListStudies(ctx, testProject); len(studies) != 0 {
+		t.Fatalf("refused files were committed: %+v", studies)
+	}
+	// Nothing left in staging but nothing committed either.
+	n := 0
+	r.objects.List(ctx, "", func(store.ObjectInfo) error { n++; return nil })
+	if n != 0 {
+		t.Fatalf("%d objects stored for refused uploads", n)
+	}
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func itoa(i int) string { return string(rune('0'+i/10)) + string(rune('0'+i%10)) }
+
+func TestConflictKeepsOriginal(t *testing.T) {
+	e := startRelay(t, envOptions{})
+	ctx := context.Background()
+	a := e.enrol(t, testProject, testSite, transport.ModeTCP)
+	const sop = "1.2.826.0.1.3680043.10.1.1.1"
+	orig := e.seal(t, a, fileSpec{id: "orig", sop: sop})
+	rec, err := a.upload(ctx, orig)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A different file (other plaintext) under the same SOP instance UID.
+	clash := e.seal(t, a, fileSpec{id: "clash", sop: sop})
+	_, err = a.upload(ctx, clash)
+	wantRejected(t, err, CodeConflict)
+	// Re-sending it is refused again and recorded once.
+	_, err = a.upload(ctx, clash)
+	wantRejected(t, err, CodeConflict)
+
+	r, _ := e.srv.resources()
+	got := readObject(t, r.objects, rec.ObjectKey)
+	if !bytes.Equal(got, orig.sealed) {
+		t.Fatal("original object was overwritten")
+	}
+	if kept := readObject(t, r.objects, "conflicts/"+testProject+"/"+sop+"/clash.dgseal"); !bytes.Equal(kept, clash.sealed) {
+		t.Fatal("conflicting object not kept under conflicts/")
+	}
+	conflicts, err := r.db.ListConflicts(ctx, testProject)
+	if err != nil || len(conflicts) != 1 || conflicts[0].FileID != "clash" || conflicts[0].ExistingFileID != "orig" {
+		t.Fatalf("conflicts = %+v, %v", conflicts, err)
+	}
+
+	// The same plaintext sealed again under a new file ID is the same
+	// instance: acknowledged, not stored twice.
+	resealed := e.seal(t, a, fileSpec{id: "resealed", sop: sop, plain: orig.plain})
+	rcpt, err := a.upload(ctx, resealed)
+	if err != nil {
+		t.Fatalf("re-sealed upload: %v", err)
+	}
+	if rcpt.ObjectKey != rec.ObjectKey {
+		t.Fatalf("re-sealed receipt key = %s", rcpt.ObjectKey)
+	}
+	if got := readObject(t, r.objects, rec.ObjectKey); !bytes.Equal(got, orig.sealed) {
+		t.Fatal("original object was overwritten by the re-sealed copy")
+	}
+}
+
+func readObject(t *testing.T, s store.ObjectStore, key string) []byte {
+	t.Helper()
+	rc, err := s.Get(context.Background(), key, 0)
+	if err != nil {
+		t.Fatalf("get %s: %v", key, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestRevokedAgentRefused(t *testing.T) {
+	e := startRelay(t, envOptions{})
+	ctx := context.Background()
+	for i, mode := range []transport.Mode{transport.ModeQUIC, transport.ModeTCP} {
+		t.Run(string(mode), func(t *testing.T) {
+			n := "1.2.3." + itoa(i)
+			a := e.enrol(t, testProject, testSite, mode)
+			if _, err := a.upload(ctx, e.seal(t, a, fileSpec{sop: n + ".1"})); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.srv.RevokeAgent(ctx, a.id); err != nil {
+				t.Fatal(err)
+			}
+			if c, err := transport.Dial(ctx, a.cfg); err == nil {
+				c.Close()
+				t.Fatal("revoked agent connected")
+			}
+			// A connection opened before the revocation cannot upload either.
+			_, err := a.upload(ctx, e.seal(t, a, fileSpec{sop: n + ".2"}))
+			wantRejected(t, err, transport.CodeForbidden)
+		})
+	}
+	if err := e.srv.RevokeAgent(ctx, "nobody"); !errors.Is(err, store.ErrNotExist) {
+		t.Fatalf("revoke unknown: %v", err)
+	}
+}
+
+// gatedReader serves data but blocks reads at or past gate until ctx ends.
+type gatedReader struct {
+	data []byte
+	gate int64
+	ctx  context.Context
+}
+
+func (g *gatedReader) ReadAt(p []byte, off int64) (int, error) {
+	if off >= g.gate {
+		<-g.ctx.Done()
+		return 0, g.ctx.Err()
+	}
+	return bytes.NewReader(g.data).ReadAt(p, off)
+}
+
+// offsetRecorder records the first offset read.
+type offsetRecorder struct {
+	r     *bytes.Reader
+	mu    sync.Mutex
+	first int64
+}
+
+func (o *offsetRecorder) ReadAt(p []byte, off int64) (int, error) {
+	o.mu.Lock()
+	if o.first < 0 {
+		o.first = off
+	}
+	o.mu.Unlock()
+	return o.r.ReadAt(p, off)
+}
+
+func TestResumeAfterCut(t *testing.T) {
+	const gate = transport.DataChunkSize
+	for _, mode := range []transport.Mode{transport.ModeQUIC, transport.ModeTCP} {
+		t.Run(string(mode), func(t *testing.T) {
+			reached := make(chan struct{})
+			var once sync.Once
+			e := startRelay(t, envOptions{onStaged: func(_ string, staged int64) {
+				if staged >= gate {
+					once.Do(func() { close(reached) })
+				}
+			}})
+			a := e.enrol(t, testProject, testSite, mode)
+			f := e.seal(t, a, fileSpec{size: 4 * transport.DataChunkSize})
+
+			ctx, cancel := context.WithCancel(context.Background())
+			errc := make(chan error, 1)
+			go func() {
+				_, err := a.conn.Upload(ctx, f.offer, &gatedReader{data: f.sealed, gate: gate, ctx: ctx})
+				errc <- err
+			}()
+			<-reached
+			cancel()
+			if err := <-errc; err == nil || !transport.Retryable(err) {
+				t.Fatalf("cut upload: %v, want a retryable error", err)
+			}
+
+			rec := &offsetRecorder{r: bytes.NewReader(f.sealed), first: -1}
+			rcpt, err := a.conn.Upload(context.Background(), f.offer, rec)
+			if err != nil {
+				t.Fatalf("resumed upload: %v", err)
+			}
+			if rec.first < gate {
+				t.Fatalf("resumed from %d, want at least %d (staged bytes kept)", rec.first, gate)
+			}
+			r, _ := e.srv.resources()
+			if !bytes.Equal(readObject(t, r.objects, rcpt.ObjectKey), f.sealed) {
+				t.Fatal("resumed object differs")
+			}
+			checkDirNoPlaintext(t, e.cfg.DataDir)
+			if left := dcmFiles(t, r.stagingDir); len(left) != 0 {
+				t.Fatalf("staging not cleaned: %v", left)
+			}
+		})
+	}
+}
+
+func TestStageLocksWaitAndCancel(t *testing.T) {
+	var l stageLocks
+	l.m = map[string]*stageLock{}
+	unlock, err := l.lock(context.Background(), "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := l.lock(ctx, "k"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("second lock: %v", err)
+	}
+	other, err := l.lock(context.Background(), "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other()
+	unlock()
+	again, err := l.lock(context.Background(), "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again()
+	if len(l.m) != 0 {
+		t.Fatalf("locks leaked: %d", len(l.m))
+	}
+}
