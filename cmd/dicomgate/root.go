@@ -33,6 +33,7 @@ func newRootCommand() *cobra.Command {
 		newRelayCommand(&g),
 		newTokenCommand(&g),
 		newFetchCommand(&g),
+		newDemoCommand(&g),
 		newVersionCommand(),
 	)
 	return root

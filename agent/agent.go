@@ -1,0 +1,166 @@
+package agent
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/rs/zerolog"
+
+	"dicomgate/internal/secretfile"
+	"dicomgate/policy"
+	"dicomgate/seal"
+	"dicomgate/transport"
+)
+
+// ErrAgentRunning reports that the queue is locked by another process,
+// normally the agent service: a one-off send must go through it instead.
+var ErrAgentRunning = errors.New("agent: the queue is in use by the running agent service: " +
+	"stop it first, or copy the files into one of its watched folders")
+
+// Agent is the site agent service: intake (watched folders), the durable
+// queue and the pipeline with the real [SealProcessor] and
+// [RelayUploader].
+type Agent struct {
+	log    zerolog.Logger
+	cfg    Config
+	policy *policy.Policy
+	id     *Identity
+	proc   *SealProcessor
+	up     *RelayUploader
+	nrecip int
+}
+
+// New prepares an agent from cfg (as returned by [Load]): it loads the
+// policy (the built-in Basic Profile when cfg names none) and the site
+// secret (creating the secret file on first use), the identity written by
+// [Enroll] and the recipients. Nothing is opened until [Agent.Run] or
+// [Agent.Send].
+func New(cfg *Config, log zerolog.Logger) (*Agent, error) {
+	c := *cfg
+	c.SetDefaults()
+	pol, err := loadPolicy(c.Policy)
+	if err != nil {
+		return nil, err
+	}
+	secret, err := loadSecret(&c, log)
+	if err != nil {
+		return nil, err
+	}
+	id, err := LoadIdentity(c.IdentityDir)
+	if err != nil {
+		return nil, err
+	}
+	recips, err := loadRecipients(c.Recipients, pol.Recipients())
+	if err != nil {
+		return nil, err
+	}
+	var receiptKey ed25519.PublicKey
+	if c.Relay.ReceiptKey != "" {
+		data, err := os.ReadFile(c.Relay.ReceiptKey)
+		if err != nil {
+			return nil, fmt.Errorf("agent: relay.receipt_key: %w", pathless(err))
+		}
+		if receiptKey, err = seal.ParseVerifyingKey(data); err != nil {
+			return nil, fmt.Errorf("agent: relay.receipt_key: %w", err)
+		}
+	}
+	proc, err := NewProcessor(ProcessorConfig{Project: c.Project, Site: c.Site, AgentID: id.AgentID,
+		Policy: pol, Secret: secret, Recipients: recips, SigningKey: id.Key})
+	if err != nil {
+		return nil, err
+	}
+	up := NewRelayUploader(log, transport.ClientConfig{
+		Addr:        c.Relay.Address,
+		Certificate: id.TLSCertificate(),
+		RootCAs:     id.CAPool(),
+		ReceiptKey:  receiptKey,
+		Mode:        transport.Mode(c.Relay.Mode),
+		Logger:      log,
+	})
+	return &Agent{log: log, cfg: c, policy: pol, id: id, proc: proc, up: up, nrecip: len(recips)}, nil
+}
+
+// loadSecret returns the inline secret (hex) or the secret file's,
+// creating the file if it does not exist.
+func loadSecret(c *Config, log zerolog.Logger) ([]byte, error) {
+	if c.Secret != "" {
+		s, err := hex.DecodeString(strings.TrimSpace(c.Secret.Reveal()))
+		if err != nil || len(s) < 16 {
+			return nil, errors.New("agent: secret: not a hex secret of at least 16 bytes")
+		}
+		return s, nil
+	}
+	s, created, err := secretfile.LoadOrCreate(c.SecretFile)
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	if created {
+		log.Warn().Str("secret_file", c.SecretFile).Msg("created a new site secret: back it up, pseudonyms depend on it")
+	}
+	return s, nil
+}
+
+// AgentID returns the enrolled agent's ID.
+func (a *Agent) AgentID() string { return a.id.AgentID }
+
+// Run serves until ctx is cancelled: it watches the configured folders and
+// runs the pipeline, then stops gracefully (items in progress finish their
+// step or are released, resumable by the next run) and returns nil. It
+// fails at once if the queue is in use ([ErrAgentRunning]) or a folder
+// cannot be watched.
+func (a *Agent) Run(ctx context.Context) error {
+	q, err := a.openQueue(ctx)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	defer a.up.Close()
+	a.logStart()
+	if w := transport.UDPBufferWarning(); w != "" {
+		a.log.Warn().Msg(w)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg        sync.WaitGroup
+		intakeErr error
+	)
+	in := NewIntake(a.log, q, a.cfg.Watch)
+	wg.Go(func() {
+		if intakeErr = in.Run(ctx); intakeErr != nil {
+			cancel()
+		}
+	})
+	NewPipeline(a.log, &a.cfg, q, a.proc, a.up).Run(ctx)
+	wg.Wait()
+	a.log.Info().Msg("agent stopped")
+	return intakeErr
+}
+
+// logStart logs what the agent runs with; no secret, no path.
+func (a *Agent) logStart() {
+	a.log.Info().
+		Str("site", a.cfg.Site).Str("project", a.cfg.Project).Str("agent_id", a.id.AgentID).
+		Str("policy_id", a.policy.ID()).Int("policy_version", a.policy.Version()).
+		Str("policy_hash", a.policy.Hash()).Int("recipients", a.nrecip).
+		Str("relay", a.cfg.Relay.Address).Str("relay_mode", a.cfg.Relay.Mode).
+		Int("watches", len(a.cfg.Watch)).Msg("agent started")
+	if a.id.RelayAddress != "" && a.id.RelayAddress != a.cfg.Relay.Address {
+		a.log.Warn().Str("enrolled_with", a.id.RelayAddress).Str("relay", a.cfg.Relay.Address).
+			Msg("relay address differs from the one the agent enrolled with")
+	}
+}
+
+func (a *Agent) openQueue(ctx context.Context) (*Queue, error) {
+	q, err := OpenQueue(ctx, a.log, a.cfg.QueueDB)
+	if errors.Is(err, ErrQueueLocked) {
+		return nil, ErrAgentRunning
+	}
+	return q, err
+}

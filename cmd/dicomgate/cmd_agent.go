@@ -1,0 +1,136 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+
+	"dicomgate/agent"
+)
+
+// agentOptions are the flags of `dicomgate agent`.
+type agentOptions struct {
+	config string
+}
+
+func newAgentCommand(g *globalOptions) *cobra.Command {
+	var o agentOptions
+	cmd := &cobra.Command{
+		Use:   "agent --config agent.yaml",
+		Short: "Run the site agent: watch folders, anonymise, seal and upload",
+		Long: `Run the site agent until SIGTERM or Ctrl-C: files found in the watched
+folders are queued, anonymised with the policy, sealed to the project's
+recipients and uploaded to the relay. The queue survives restarts: a stopped
+agent resumes each file where it stopped.
+
+The agent must be enrolled first: dicomgate agent enroll --relay ADDR --token T.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runAgent(cmd, g, o)
+		},
+	}
+	cmd.Flags().StringVar(&o.config, "config", "", "agent configuration (YAML); default: built-in demo settings")
+	cmd.AddCommand(newAgentEnrollCommand(g))
+	return cmd
+}
+
+// agentLogger builds the command's logger; the config's log_level applies
+// unless --log-level was given.
+func agentLogger(cmd *cobra.Command, g *globalOptions, cfg *agent.Config, fallback zerolog.Level) zerolog.Logger {
+	log := g.logger(cmd.ErrOrStderr())
+	if f := cmd.Flag("log-level"); f != nil && f.Changed {
+		return log
+	}
+	if cfg != nil && cfg.LogLevel != "" {
+		return log.Level(cfg.Level())
+	}
+	return log.Level(fallback)
+}
+
+func runAgent(cmd *cobra.Command, g *globalOptions, o agentOptions) error {
+	cfg, err := agent.Load(o.config)
+	if err != nil {
+		return err
+	}
+	log := agentLogger(cmd, g, cfg, zerolog.InfoLevel)
+	a, err := agent.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	return a.Run(cmd.Context())
+}
+
+// enrollOptions are the flags of `dicomgate agent enroll`.
+type enrollOptions struct {
+	relay       string
+	token       string
+	config      string
+	identityDir string
+	name        string
+	force       bool
+}
+
+func newAgentEnrollCommand(g *globalOptions) *cobra.Command {
+	var o enrollOptions
+	cmd := &cobra.Command{
+		Use:   "enroll --relay ADDR --token T [--config agent.yaml | --identity-dir DIR] [--name N]",
+		Short: "Enrol this agent with a relay using a single-use token",
+		Long: `Enrol this agent with a relay: a new Ed25519 key is generated, the relay's CA
+(pinned by the token) certifies it, and the key, certificate and CA are
+written to the identity folder (identity_dir of --config, or --identity-dir).
+The same key authenticates the agent and signs its manifests.
+
+An existing identity is never replaced unless --force is given.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runAgentEnroll(cmd, g, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.relay, "relay", "", "relay host:port (default: relay.address of --config)")
+	f.StringVar(&o.token, "token", "", "enrolment token from the relay admin; required")
+	f.StringVar(&o.config, "config", "", "agent configuration (YAML) naming the identity folder")
+	f.StringVar(&o.identityDir, "identity-dir", "", "identity folder (instead of --config)")
+	f.StringVar(&o.name, "name", "", "agent name to ask for (default: site of --config, or the host name)")
+	f.BoolVar(&o.force, "force", false, "replace an existing identity")
+	cmd.MarkFlagRequired("token")
+	cmd.MarkFlagsMutuallyExclusive("config", "identity-dir")
+	return cmd
+}
+
+func runAgentEnroll(cmd *cobra.Command, g *globalOptions, o enrollOptions) error {
+	dir, relay, name := o.identityDir, o.relay, o.name
+	if dir == "" {
+		cfg, err := agent.Load(o.config)
+		if err != nil {
+			return err
+		}
+		dir = cfg.IdentityDir
+		if relay == "" {
+			relay = cfg.Relay.Address
+		}
+		if name == "" {
+			name = cfg.Site
+		}
+	}
+	if relay == "" {
+		return errors.New("agent enroll: --relay is required without --config")
+	}
+	if name == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("agent enroll: --name is required: %w", err)
+		}
+		name = h
+	}
+	id, err := agent.Enroll(cmd.Context(), dir, relay, o.token, name, o.force)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "enrolled as %s with relay %s (CA sha256 %s); identity in %s\n",
+		id.AgentID, relay, short(id.CAFingerprint), dir)
+	return nil
+}
