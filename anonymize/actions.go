@@ -348,7 +348,9 @@ func (f *file) applyRule(e *element, r *Rule, sc scope, path string, depth int) 
 	case ActReject:
 		return nil, quarantine(ErrRejected, "rule %s rejects files with %s", ruleName(r), e.tag)
 	}
-	if !isStringVR(e.vr) {
+	if !isStringVR(e.vr) && e.vr != "UN" {
+		// UN: a private attribute read with implicit VR; its value is text
+		// when a rule treats it as text.
 		return nil, quarantine(ErrUnsupported, "rule %s: action %s cannot apply to %s (VR %s)", ruleName(r), r.Action, e.tag, e.vr)
 	}
 	orig := e.str()

@@ -178,7 +178,7 @@ func (a *Anonymizer) Anonymize(ctx context.Context, r io.Reader, w io.Writer) (*
 		f.report.PixelBytes = wr.n - start
 		// Whatever follows pixel data (padding, signatures) must parse
 		// and is anonymised like the rest.
-		tail, _, err := p.readDataset(-1, 0, modeTail)
+		tail, _, err := p.readDatasetAfter(-1, 0, modeTail, pix.tag)
 		if err != nil {
 			return nil, err
 		}

@@ -44,11 +44,11 @@ func readPreamble(r *bufio.Reader) (*dataset, syntax, error) {
 		return readMeta(r)
 	}
 	// A bare data set: guess its encoding from the first element.
+	if bg := binary.BigEndian.Uint16(head[0:2]); (bg == 0x0008 || bg == 0x0002) && knownVR(string(head[4:6])) {
+		return nil, syntax{uid: tsExplicitBE, explicit: true, bigEndian: true}, nil
+	}
 	g := binary.LittleEndian.Uint16(head[0:2])
 	if g == 0 || g > 0x7FE0 && g != 0xFFFA && g != 0xFFFC {
-		if binary.BigEndian.Uint16(head[0:2]) == 0x0008 && knownVR(string(head[4:6])) {
-			return nil, syntax{uid: tsExplicitBE, explicit: true, bigEndian: true}, nil
-		}
 		return nil, syntax{}, quarantine(ErrMalformed, "no dicom preamble and no recognisable data set")
 	}
 	if knownVR(string(head[4:6])) {
@@ -85,7 +85,7 @@ func readMeta(r *bufio.Reader) (*dataset, syntax, error) {
 	}
 	s, err := syntaxOf(ts)
 	if err != nil {
-		return nil, syntax{}, &QuarantineError{Kind: ErrUnsupported, Reason: "transfer syntax " + ts}
+		return nil, syntax{}, err
 	}
 	return meta, s, nil
 }

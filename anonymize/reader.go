@@ -13,12 +13,13 @@ import (
 const (
 	// maxElementSize bounds any value held in memory (everything but the
 	// top-level pixel data, which is streamed).
-	maxElementSize = 256 << 20
+	maxElementSize = 48 << 20
+	// maxHeaderBytes bounds all values held in memory for one file. Files
+	// beyond it (a waveform of hours, a bomb of a deflated data set) are
+	// quarantined: memory stays bounded whatever arrives.
+	maxHeaderBytes = 64 << 20
 	// maxDepth bounds sequence nesting.
 	maxDepth = 64
-	// readChunk is how much a value buffer grows at a time, so a lying
-	// length fails at end of file instead of allocating it up front.
-	readChunk = 1 << 20
 )
 
 const undefinedLength = 0xFFFFFFFF
@@ -29,6 +30,15 @@ const (
 	tagItemDelim     = Tag(0xFFFEE00D)
 	tagSequenceDelim = Tag(0xFFFEE0DD)
 )
+
+// pixelVR reports whether vr can hold streamed pixel data.
+func pixelVR(vr string) bool {
+	switch vr {
+	case "OB", "OW", "OF", "OD", "OL", "OV", "UN":
+		return true
+	}
+	return false
+}
 
 // Pixel data tags, streamed when at the top level.
 func isPixelTag(t Tag) bool {
@@ -44,6 +54,7 @@ type parser struct {
 	order    binary.ByteOrder
 	explicit bool
 	pos      int64
+	held     int64 // bytes of values held in memory so far
 	buf      [12]byte
 }
 
@@ -129,20 +140,17 @@ func (p *parser) readValue(t Tag, n uint32) ([]byte, error) {
 	if n > maxElementSize {
 		return nil, quarantine(ErrUnsupported, "element %s is larger than %d bytes", t, maxElementSize)
 	}
-	if n <= readChunk {
-		v := make([]byte, n)
-		if err := p.read(v); err != nil {
-			return nil, quarantine(ErrMalformed, "truncated value of %s", t)
-		}
-		return v, nil
+	p.held += int64(n)
+	if p.held > maxHeaderBytes {
+		return nil, quarantine(ErrUnsupported, "attributes other than pixel data exceed %d bytes", maxHeaderBytes)
 	}
-	var b bytes.Buffer
-	m, err := io.CopyN(&b, p.r, int64(n))
-	p.pos += m
-	if err != nil {
+	// The length is bounded above, so the value is read into one exact
+	// allocation (a lying length costs at most maxElementSize, briefly).
+	v := make([]byte, n)
+	if err := p.read(v); err != nil {
 		return nil, quarantine(ErrMalformed, "truncated value of %s", t)
 	}
-	return b.Bytes(), nil
+	return v, nil
 }
 
 // readMode says where a data set being read sits.
@@ -158,12 +166,19 @@ const (
 // an item delimiter or, at the top level, end of input). At the top level it
 // stops before pixel data and returns that element's header.
 func (p *parser) readDataset(end int64, depth int, mode readMode) (*dataset, *header, error) {
+	return p.readDatasetAfter(end, depth, mode, 0)
+}
+
+// readDatasetAfter is readDataset for a data set whose tags must all be
+// greater than after (the part of the top level that follows pixel data).
+func (p *parser) readDatasetAfter(end int64, depth int, mode readMode, after Tag) (*dataset, *header, error) {
 	top := mode != modeItem
 	if depth > maxDepth {
 		return nil, nil, quarantine(ErrUnsupported, "sequences nested deeper than %d", maxDepth)
 	}
 	ds := &dataset{}
-	var last Tag
+	last := after
+	var seen map[Tag]bool // built only once tags arrive out of order
 	for end < 0 || p.pos < end {
 		h, err := p.readHeader()
 		if err == io.EOF {
@@ -185,18 +200,36 @@ func (p *parser) readDataset(end int64, depth int, mode readMode) (*dataset, *he
 			return nil, nil, quarantine(ErrMalformed, "unexpected item tag at offset %d", p.pos)
 		}
 		if mode == modeTop && isPixelTag(h.tag) {
+			if p.explicit && !pixelVR(h.vr) {
+				return nil, nil, quarantine(ErrMalformed, "pixel data %s with VR %s", h.tag, h.vr)
+			}
 			return ds, &h, nil
 		}
-		if h.tag < last {
+		if mode == modeTail && h.tag <= after {
+			return nil, nil, quarantine(ErrMalformed, "element %s after pixel data out of order", h.tag)
+		}
+		switch {
+		case h.tag > last:
+			if seen != nil {
+				seen[h.tag] = true
+			}
+			last = h.tag
+		case h.tag == last && (len(ds.elems) > 0 || mode == modeTail):
+			return nil, nil, quarantine(ErrMalformed, "repeated element %s", h.tag)
+		default:
 			// Out-of-order tags are tolerated (they are re-sorted on
 			// output) but a repeated tag is not.
-			if ds.find(h.tag) != nil {
+			if seen == nil {
+				seen = make(map[Tag]bool, len(ds.elems)+1)
+				for _, e := range ds.elems {
+					seen[e.tag] = true
+				}
+			}
+			if seen[h.tag] {
 				return nil, nil, quarantine(ErrMalformed, "repeated element %s", h.tag)
 			}
-		} else if h.tag == last && len(ds.elems) > 0 {
-			return nil, nil, quarantine(ErrMalformed, "repeated element %s", h.tag)
+			seen[h.tag] = true
 		}
-		last = h.tag
 		e, err := p.readElement(h, depth)
 		if err != nil {
 			return nil, nil, err
@@ -335,12 +368,11 @@ func (p *parser) copyPixels(w *writer, h *header) error {
 		return p.copyDirect(w, int64(h.length))
 	}
 	if h.length != undefinedLength {
-		n, err := io.CopyN(w.w, p.r, int64(h.length))
+		n, err := io.CopyN(trackingWriter{w}, p.r, int64(h.length))
 		p.pos += n
-		w.n += n
 		if err != nil {
 			if w.err != nil {
-				return w.err
+				return fmt.Errorf("anonymize: write: %w", w.err)
 			}
 			return quarantine(ErrMalformed, "truncated pixel data")
 		}
@@ -360,12 +392,11 @@ func (p *parser) copyPixels(w *writer, h *header) error {
 				return quarantine(ErrMalformed, "undefined fragment length in pixel data")
 			}
 			w.header(tagItem, "", ih.length)
-			n, err := io.CopyN(w.w, p.r, int64(ih.length))
+			n, err := io.CopyN(trackingWriter{w}, p.r, int64(ih.length))
 			p.pos += n
-			w.n += n
 			if err != nil {
 				if w.err != nil {
-					return w.err
+					return fmt.Errorf("anonymize: write: %w", w.err)
 				}
 				return quarantine(ErrMalformed, "truncated pixel data fragment")
 			}
@@ -384,14 +415,14 @@ func (t Tag) String() string {
 func (p *parser) copyDirect(w *writer, n int64) error {
 	if err := w.w.Flush(); err != nil {
 		w.err = err
-		return err
+		return fmt.Errorf("anonymize: write: %w", err)
 	}
 	take := min(int64(p.r.Buffered()), n)
 	if take > 0 {
 		b, _ := p.r.Peek(int(take))
 		if _, err := w.dst.Write(b); err != nil {
 			w.err = err
-			return err
+			return fmt.Errorf("anonymize: write: %w", err)
 		}
 		p.r.Discard(int(take))
 	}
@@ -404,7 +435,23 @@ func (p *parser) copyDirect(w *writer, n int64) error {
 			return quarantine(ErrMalformed, "truncated pixel data")
 		}
 		w.err = err
-		return err
+		return fmt.Errorf("anonymize: write: %w", err)
 	}
 	return nil
+}
+
+// trackingWriter writes through a writer's buffer, recording write errors
+// in it so they are not mistaken for a truncated input.
+type trackingWriter struct{ w *writer }
+
+func (t trackingWriter) Write(b []byte) (int, error) {
+	if t.w.err != nil {
+		return 0, t.w.err
+	}
+	n, err := t.w.w.Write(b)
+	t.w.n += int64(n)
+	if err != nil {
+		t.w.err = err
+	}
+	return n, err
 }

@@ -2,7 +2,6 @@ package anonymize
 
 import (
 	"encoding/binary"
-	"fmt"
 	"strings"
 )
 
@@ -49,5 +48,10 @@ func syntaxOf(uid string) (syntax, error) {
 	if strings.HasPrefix(uid, "1.2.840.10008.1.2.4.") || uid == "1.2.840.10008.1.2.5" || uid == "1.2.840.10008.1.2.1.98" {
 		return syntax{uid: uid, explicit: true}, nil
 	}
-	return syntax{}, fmt.Errorf("%w: transfer syntax %q", ErrUnsupported, uid)
+	// Name the UID only when it is a well-formed standard one: anything
+	// else came from the file and is not repeated in messages.
+	if isStandardUID(uid) && len(uid) <= 64 && strings.Trim(uid, "0123456789.") == "" {
+		return syntax{}, quarantine(ErrUnsupported, "transfer syntax %s", uid)
+	}
+	return syntax{}, quarantine(ErrUnsupported, "unrecognised transfer syntax")
 }

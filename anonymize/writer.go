@@ -68,7 +68,7 @@ func (w *writer) element(e *element) {
 	case e.encapsulated:
 		w.header(e.tag, e.vr, undefinedLength)
 		for _, f := range e.fragments {
-			w.header(tagItem, "", uint32(len(f)))
+			w.header(tagItem, "", uint32(len(f)+len(f)%2))
 			w.write(f)
 			if len(f)%2 == 1 {
 				w.write([]byte{0})

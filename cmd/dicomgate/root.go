@@ -34,6 +34,8 @@ func newRootCommand() *cobra.Command {
 		newTokenCommand(&g),
 		newFetchCommand(&g),
 		newDemoCommand(&g),
+		newAgentCommand(&g),
+		newSendCommand(&g),
 		newVersionCommand(),
 	)
 	return root

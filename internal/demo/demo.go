@@ -33,6 +33,7 @@ import (
 	"dicomgate/internal/secretfile"
 	"dicomgate/policy"
 	"dicomgate/relay"
+	"dicomgate/store"
 )
 
 // Options configure a demo run.
@@ -50,6 +51,11 @@ type Options struct {
 	Out io.Writer
 	// Logger receives the components' logs. Default: silent.
 	Logger zerolog.Logger
+	// S3, when set, stores the relay's objects in this S3 bucket instead
+	// of the filesystem.
+	S3 *store.S3Config
+	// Seed selects the generated corpus. Default: 2026.
+	Seed uint64
 }
 
 // Result is what a demo run did.
@@ -124,7 +130,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	rcfg, err := w.relayConfig(id.Recipient().String(), pol.Hash(), readerHash)
+	rcfg, err := w.relayConfig(id.Recipient().String(), pol.Hash(), readerHash, o.S3)
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +185,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	go func() { agentDone <- ag.Run(ctx) }()
 
 	// Studies with planted identifiers, dropped atomically into the inbox.
-	key, err := dicomtest.WriteCorpus(w.path("originals"), 2026, dicomtest.CorpusOptions{Patients: o.Patients, Slices: o.Slices})
+	if o.Seed == 0 {
+		o.Seed = 2026
+	}
+	key, err := dicomtest.WriteCorpus(w.path("originals"), o.Seed, dicomtest.CorpusOptions{Patients: o.Patients, Slices: o.Slices})
 	if err != nil {
 		return nil, fmt.Errorf("demo: generate: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"dicomgate/internal/dicomtest"
 	"dicomgate/relay"
 	"dicomgate/seal"
+	"dicomgate/store"
 )
 
 // workspace is the demo's folder.
@@ -48,7 +49,7 @@ func (w *workspace) coreLabKey() (*seal.Identity, error) {
 
 // relayConfig writes DIR/relay.yaml and loads it back, so the file the
 // demo runs on is the one a user can reuse.
-func (w *workspace) relayConfig(recipient, policyHash, readerHash string) (*relay.Config, error) {
+func (w *workspace) relayConfig(recipient, policyHash, readerHash string, s3 *store.S3Config) (*relay.Config, error) {
 	rp, err := freePort()
 	if err != nil {
 		return nil, err
@@ -70,6 +71,19 @@ readers:
     token_hash: %s
     projects: [%s]
 `, rp, ap, project, recipient, policyHash, readerHash, project)
+	if s3 != nil {
+		text += fmt.Sprintf(`store:
+  type: s3
+  s3:
+    endpoint: %s
+    bucket: %s
+    access_key: %s
+    secret_key: %s
+    region: %s
+    use_tls: %v
+    create_bucket: true
+`, s3.Endpoint, s3.Bucket, s3.AccessKey, string(s3.SecretKey), s3.Region, s3.UseTLS)
+	}
 	path := w.path("relay.yaml")
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
