@@ -15,8 +15,25 @@
 // restarted after a crash resumes each item exactly where it stopped.
 //
 // A [Pipeline] runs the stages. The anonymiser+sealer and the uploader are
-// the small interfaces [Processor] and [Uploader]; the command wires the real
-// implementations (packages anonymize, policy, seal and transport).
+// the small interfaces [Processor] and [Uploader]. Their real
+// implementations are [SealProcessor] (anonymise with the compiled policy,
+// stream into a sealed file, sign the manifest) and [RelayUploader] (one
+// shared QUIC or TCP connection to the relay).
+//
+// # Service and one-off send
+//
+// [New] loads the policy, site secret, recipients and the identity written
+// by [Enroll]; [Agent.Run] is `dicomgate agent` and [Agent.Send] is
+// `dicomgate send`. Both hold the queue's lock, so a send while the service
+// runs fails with [ErrAgentRunning].
+//
+// # Identity
+//
+// [Enroll] generates one Ed25519 key that is both the agent's TLS client key
+// and its manifest signing key: the relay verifies each manifest with the
+// key of the certificate the upload came with. Manifests name files by
+// [FileID], derived from the anonymised content, so the same content gets
+// the same id.
 //
 // # Privacy
 //

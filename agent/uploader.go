@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 	"time"
 
@@ -77,9 +76,6 @@ func (u *RelayUploader) Upload(ctx context.Context, it *Item, spool io.ReaderAt)
 	if err != nil {
 		var rej *transport.RejectedError
 		switch {
-		case isReceiptMismatch(err):
-			return nil, Permanent("relay already holds this file id sealed differently "+
-				"(the same anonymised content was sealed again); nothing more to send", err)
 		case errors.As(err, &rej) && !retryLater(rej.Code):
 			return nil, Permanent("relay rejected the file ("+rej.Code+")", err)
 		case errors.As(err, &rej), ctx.Err() != nil, errors.Is(err, transport.ErrRelayUnavailable):
@@ -152,16 +148,6 @@ func (u *RelayUploader) drop(c *transport.Conn) {
 	u.conn = nil
 	u.mu.Unlock()
 	c.Close()
-}
-
-// isReceiptMismatch reports whether the relay answered with a receipt for
-// the file id that is not for the offered bytes: it committed the same
-// anonymised content (hence the same id) under another sealing, e.g. after
-// the queue was lost or the same instance was sent twice. Retrying cannot
-// change that. transport has no typed error for it yet, hence the match on
-// its fixed message.
-func isReceiptMismatch(err error) bool {
-	return strings.Contains(err.Error(), "transport: receipt does not match offer")
 }
 
 // retryLater reports whether a relay refusal code means "not now" rather

@@ -20,6 +20,7 @@ import (
 	"dicomgate/policy"
 	"dicomgate/relay"
 	"dicomgate/seal"
+	"dicomgate/transport"
 )
 
 // binary is the dicomgate binary built once for the process tests.
@@ -183,7 +184,9 @@ func (s *site) startRelay() {
 	s.t.Fatalf("relay did not start:\n%s", s.relayLog.String())
 }
 
-func (s *site) startAgent() { s.agent = s.start("agent", s.agentLog, "agent", "--config", "agent.yaml") }
+func (s *site) startAgent() {
+	s.agent = s.start("agent", s.agentLog, "agent", "--config", "agent.yaml")
+}
 
 func kill9(cmd *exec.Cmd) {
 	if cmd != nil && cmd.Process != nil {
@@ -274,14 +277,17 @@ func (s *site) drop(key *dicomtest.Key) {
 	}
 }
 
-func (s *site) client() (*relay.Client, error) {
-	ca, err := os.ReadFile(filepath.Join(s.dir, "relay", "ca.crt"))
+func (s *site) client() *relay.Client {
+	s.t.Helper()
+	pem, err := os.ReadFile(filepath.Join(s.dir, "relay", "ca", "ca.crt"))
 	if err != nil {
-		return nil, err
+		s.t.Fatal(err)
 	}
-	_ = ca
-	fp := strings.TrimSpace(s.run("relay", "fingerprint", "--config", "relay.yaml"))
-	return &relay.Client{BaseURL: s.apiURL, Token: s.reader, CAFingerprint: fp}, nil
+	cert, err := transport.ParseCertificatePEM(pem)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return &relay.Client{BaseURL: s.apiURL, Token: s.reader, CAFingerprint: transport.Fingerprint(cert)}
 }
 
 // committedFiles lists the files the relay holds, by SOP instance UID.

@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"crypto/ed25519"
+	"dicomgate/audit"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -34,6 +35,8 @@ func (s *Server) authed(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.auth.Authenticate(r.Context(), r)
 		if errors.Is(err, ErrUnauthenticated) {
+			s.record(r.Context(), audit.Event{Actor: "anonymous", Action: audit.ActionAccessDenied, IP: r.RemoteAddr,
+				Reason: "missing or invalid bearer token", Object: r.URL.Path})
 			w.Header().Set("WWW-Authenticate", `Bearer realm="dicomgate"`)
 			writeError(w, http.StatusUnauthorized, "unauthenticated", "missing or invalid bearer token")
 			return
@@ -61,6 +64,8 @@ func (s *Server) project(w http.ResponseWriter, r *http.Request) (string, bool) 
 		return "", false
 	}
 	if !principalFrom(r.Context()).CanRead(id) {
+		s.record(r.Context(), audit.Event{Actor: principalFrom(r.Context()).Name, Action: audit.ActionAccessDenied,
+			Project: id, IP: r.RemoteAddr, Reason: "not allowed to read this project", Object: r.URL.Path})
 		writeError(w, http.StatusForbidden, "forbidden", "not allowed to read this project")
 		return "", false
 	}

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"dicomgate/audit"
 	"errors"
 	"fmt"
 	"io"
@@ -58,6 +59,8 @@ func (s *Server) handleObject(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info().Str("file_id", rec.FileID).Str("principal", principal.Name).Int64("offset", start).Msg("download")
+	s.record(r.Context(), audit.Event{Actor: principal.Name, Action: audit.ActionDownload, Project: rec.Project,
+		Study: rec.StudyUID, Object: rec.FileID, IP: r.RemoteAddr, Details: map[string]any{"offset": start}})
 	h := w.Header()
 	h.Set("Content-Type", "application/octet-stream")
 	h.Set("Accept-Ranges", "bytes")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"dicomgate/audit"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -56,6 +57,8 @@ func (s *Server) commit(ctx context.Context, c *checkedOffer, f *os.File) (*tran
 	case err == nil && existing == nil:
 		s.log.Info().Str("agent_id", c.agent.ID).Str("file_id", c.offer.ID).Str("project", m.Project).
 			Int64("size", c.offer.Size).Msg("file committed")
+		s.record(ctx, audit.Event{Actor: c.agent.ID, Action: audit.ActionFileCommitted, Project: m.Project,
+			Study: m.StudyInstanceUID, Object: c.offer.ID, Details: manifestDetails(m)})
 		return rcpt, nil
 	case err == nil && existing.FileID == c.offer.ID:
 		// Committed concurrently by another stream or relay.

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
+	"dicomgate/audit"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -64,6 +65,7 @@ func (s *Server) RevokeAgent(ctx context.Context, agentID string) error {
 		return fmt.Errorf("relay: revoke agent: %w", err)
 	}
 	s.log.Info().Str("agent_id", agentID).Msg("agent revoked")
+	s.record(ctx, audit.Event{Actor: "admin", Action: audit.ActionAgentRevoke, Object: agentID})
 	return nil
 }
 
@@ -84,6 +86,8 @@ func (h handler) Enrol(ctx context.Context, req *transport.EnrolRequest) (*trans
 	tok, err := res.db.RedeemEnrolmentToken(ctx, hex.EncodeToString(hash[:]), time.Now())
 	if errors.Is(err, store.ErrTokenInvalid) {
 		s.log.Info().Msg("enrolment refused: token unknown, used or expired")
+		s.record(ctx, audit.Event{Actor: "unenrolled-agent", Action: audit.ActionAccessDenied,
+			Reason: "enrolment token unknown, used or expired", Details: map[string]any{"key_id": transport.KeyID(pub)}})
 		return nil, reject(transport.CodeEnrolmentRefused, "enrolment token unknown, used or expired")
 	}
 	if err != nil {
@@ -117,6 +121,8 @@ func (h handler) Enrol(ctx context.Context, req *transport.EnrolRequest) (*trans
 	}
 	s.log.Info().Str("agent_id", id).Str("project", tok.Project).Str("site", tok.Site).
 		Str("key_id", transport.KeyID(pub)).Msg("agent enrolled")
+	s.record(ctx, audit.Event{Actor: id, Action: audit.ActionAgentEnrol, Project: tok.Project, Object: tok.Site,
+		Details: map[string]any{"key_id": transport.KeyID(pub), "cert_serial": cert.SerialNumber.String()}})
 	return &transport.EnrolResponse{
 		AgentID:   id,
 		CertChain: [][]byte{der},

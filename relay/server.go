@@ -17,6 +17,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"dicomgate/audit"
 	"dicomgate/store"
 	"dicomgate/transport"
 )
@@ -29,9 +30,10 @@ const readHeaderTimeout = 10 * time.Second
 // databases, [Server.Run] serves until its context ends. Its methods are
 // safe for concurrent use.
 type Server struct {
-	cfg  Config
-	log  zerolog.Logger
-	auth Authenticator
+	cfg     Config
+	log     zerolog.Logger
+	auth    Authenticator
+	version string
 
 	stages stageLocks
 
@@ -59,11 +61,18 @@ type resources struct {
 	serverCert tls.Certificate
 	objects    store.ObjectStore
 	db         store.MetaDB
+	audit      *audit.Log
 	stagingDir string
 }
 
 // An Option configures a [Server].
 type Option func(*Server)
+
+// WithVersion names the software version the relay records in its audit
+// trail at start-up.
+func WithVersion(v string) Option {
+	return func(s *Server) { s.version = v }
+}
 
 // WithAuthenticator replaces the bearer-token authentication of the API
 // (the readers of the configuration) with a.
@@ -145,12 +154,18 @@ func (s *Server) Open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("relay: open database: %w", err)
 	}
+	lg, err := openAudit(ctx, db, key, s)
+	if err != nil {
+		db.Close()
+		return err
+	}
 	s.res = &resources{
 		ca:         ca,
 		signKey:    key,
 		serverCert: cert,
 		objects:    objects,
 		db:         db,
+		audit:      lg,
 		stagingDir: staging,
 	}
 	return nil
@@ -266,13 +281,26 @@ func (s *Server) Run(ctx context.Context) error {
 	close(s.ready)
 	s.log.Info().Str("addr", up.Addr().String()).Str("api_addr", ln.Addr().String()).
 		Str("ca_fingerprint", res.ca.Fingerprint()).Msg("relay running")
+	s.recordStart(ctx)
 
+	// Checkpoint the audit trail periodically (Append also does every
+	// 100 entries) and once more at shutdown.
+	ticker := time.NewTicker(auditCheckpointEvery)
+	defer ticker.Stop()
 	var runErr error
-	select {
-	case <-ctx.Done():
-	case err := <-serveErr:
-		runErr = fmt.Errorf("relay: api: %w", err)
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			break wait
+		case err := <-serveErr:
+			runErr = fmt.Errorf("relay: api: %w", err)
+			break wait
+		case <-ticker.C:
+			s.checkpoint(ctx)
+		}
 	}
+	defer s.checkpoint(context.WithoutCancel(ctx))
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
 	defer cancel()
 	if err := api.Shutdown(sctx); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"dicomgate/audit"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -170,8 +171,9 @@ func (h handler) Write(ctx context.Context, peer transport.Peer, offer *transpor
 	if size != offer.Size || [32]byte(hs.Sum(nil)) != offer.SHA256 {
 		f.Close()
 		os.Remove(path)
-		s.log.Info().Str("agent_id", peer.AgentID).Str("file_id", offer.ID).Msg("upload refused: content does not match the offer")
-		return nil, reject(transport.CodeHashMismatch, "content does not match the offer and manifest")
+		rej := reject(transport.CodeHashMismatch, "content does not match the offer and manifest")
+		s.logRefusal(peer, offer, rej)
+		return nil, rej
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("relay: staging file: %w", err)
@@ -195,6 +197,12 @@ func (s *Server) logRefusal(peer transport.Peer, offer *transport.Offer, err err
 	var rej *transport.RejectedError
 	if errors.As(err, &rej) {
 		s.log.Info().Str("agent_id", peer.AgentID).Str("file_id", offer.ID).Str("code", rej.Code).Msg("upload refused")
+		action := audit.ActionFileRejected
+		if rej.Code == CodeConflict {
+			action = audit.ActionConflict
+		}
+		s.record(context.Background(), audit.Event{Actor: peer.AgentID, Action: action, Object: offer.ID,
+			Reason: rej.Code, IP: peer.RemoteAddr.String()})
 	}
 }
 

@@ -38,7 +38,7 @@ func runRelay(cmd *cobra.Command, g *globalOptions, o relayOptions) error {
 	if err != nil {
 		return err
 	}
-	srv, err := relay.New(*cfg, log)
+	srv, err := relay.New(*cfg, log, relay.WithVersion(version))
 	if err != nil {
 		return err
 	}

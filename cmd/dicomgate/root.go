@@ -36,6 +36,7 @@ func newRootCommand() *cobra.Command {
 		newDemoCommand(&g),
 		newAgentCommand(&g),
 		newSendCommand(&g),
+		newAuditCommand(&g),
 		newVersionCommand(),
 	)
 	return root

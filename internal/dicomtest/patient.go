@@ -1,6 +1,9 @@
 package dicomtest
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // patient holds the identity and study-level values of one fake patient;
 // every file of the patient's study repeats them.
@@ -23,7 +26,16 @@ func (g *Generator) newPatient(index int) *patient {
 	v := g.v
 	p := &patient{index: index, utf8: index%2 == 1}
 	if p.utf8 {
-		p.name = v.unique(func() string { return v.pick(utf8Names()) })
+		// The list of UTF-8 names is short: large corpora extend a name
+		// already used with a numbered family-name suffix.
+		p.name = v.unique(func() string {
+			n := v.pick(utf8Names())
+			if v.used[n] {
+				fam, rest, _ := strings.Cut(n, "^")
+				n = fmt.Sprintf("%s-%d^%s", fam, v.rng.IntN(1000), rest)
+			}
+			return n
+		})
 	} else {
 		p.name = v.personName()
 	}

@@ -20,15 +20,18 @@ func newValueSource(seed uint64) *valueSource {
 	}
 }
 
-// unique calls f until it returns a value not handed out before.
+// unique calls f until it returns a value not handed out before. Small
+// value spaces (phone numbers of the drama range, a short list of names)
+// run out in large corpora: after many tries the value is reused.
 func (v *valueSource) unique(f func() string) string {
-	for {
+	for range 256 {
 		s := f()
 		if !v.used[s] {
 			v.used[s] = true
 			return s
 		}
 	}
+	return f()
 }
 
 // token returns "PHI-<class>-<6 hex>"; class is at most 5 characters so the

@@ -1,0 +1,57 @@
+package audit
+
+import "slices"
+
+// Action is what an [Event] records, from a fixed vocabulary: [Log.Append]
+// refuses any other value. Add a constant here (and to [Actions]) to extend
+// it; never rename one, since stored entries keep the string.
+type Action string
+
+// The action vocabulary.
+const (
+	ActionLoginSuccess    Action = "login.success"    // a user signed in
+	ActionLoginFailure    Action = "login.failure"    // a sign-in failed; Actor is the name tried
+	ActionLogout          Action = "logout"           // a user signed out
+	ActionSessionTimeout  Action = "session.timeout"  // a session ended on inactivity
+	ActionAccountLockout  Action = "account.lockout"  // an account locked after failures
+	ActionPasswordChange  Action = "password.change"  // a user changed their password
+	ActionPasswordReset   Action = "password.reset"   // an admin reset a password
+	ActionAccountCreate   Action = "account.create"   // an account was created
+	ActionAccountDisable  Action = "account.disable"  // an account was disabled
+	ActionAccountEnable   Action = "account.enable"   // an account was re-enabled
+	ActionAccountRole     Action = "account.role"     // an account's roles changed
+	ActionAgentEnrol      Action = "agent.enrol"      // a site agent enrolled
+	ActionAgentRevoke     Action = "agent.revoke"     // a site agent was revoked
+	ActionPolicyCreate    Action = "policy.create"    // a policy was created
+	ActionPolicyEdit      Action = "policy.edit"      // a policy was edited
+	ActionPolicyApprove   Action = "policy.approve"   // a policy version was approved (e-signature)
+	ActionFileReceived    Action = "file.received"    // the relay received a sealed file
+	ActionFileCommitted   Action = "file.committed"   // a sealed file was committed
+	ActionFileRejected    Action = "file.rejected"    // a sealed file was refused
+	ActionConflict        Action = "conflict"         // a different file for a committed instance
+	ActionDownload        Action = "download"         // a sealed file was downloaded
+	ActionStudyRelease    Action = "study.release"    // a study was released (e-signature)
+	ActionExport          Action = "export"           // the audit trail was exported
+	ActionVerify          Action = "audit.verify"     // the audit trail was verified
+	ActionConfigChange    Action = "config.change"    // configuration changed
+	ActionSoftwareVersion Action = "software.version" // a relay started with a software version
+	ActionAccessDenied    Action = "access.denied"    // a request was refused for lack of rights
+)
+
+// Actions returns the whole vocabulary, in declaration order. The slice is
+// new on each call.
+func Actions() []Action {
+	return []Action{
+		ActionLoginSuccess, ActionLoginFailure, ActionLogout, ActionSessionTimeout,
+		ActionAccountLockout, ActionPasswordChange, ActionPasswordReset,
+		ActionAccountCreate, ActionAccountDisable, ActionAccountEnable, ActionAccountRole,
+		ActionAgentEnrol, ActionAgentRevoke,
+		ActionPolicyCreate, ActionPolicyEdit, ActionPolicyApprove,
+		ActionFileReceived, ActionFileCommitted, ActionFileRejected, ActionConflict,
+		ActionDownload, ActionStudyRelease, ActionExport, ActionVerify,
+		ActionConfigChange, ActionSoftwareVersion, ActionAccessDenied,
+	}
+}
+
+// Valid reports whether a is in the vocabulary.
+func (a Action) Valid() bool { return slices.Contains(Actions(), a) }

@@ -1,0 +1,171 @@
+package relay
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/mod/sumdb/note"
+
+	"dicomgate/audit"
+	"dicomgate/seal"
+	"dicomgate/store"
+)
+
+// auditSignerName names the relay's checkpoint signatures.
+const auditSignerName = "dicomgate-relay"
+
+// auditCheckpointEvery is how often a running relay checkpoints its audit
+// trail when anything was appended.
+const auditCheckpointEvery = 5 * time.Minute
+
+// openAudit opens the audit trail in the metadata database, signing its
+// checkpoints with the relay's key.
+func openAudit(ctx context.Context, db store.MetaDB, key ed25519.PrivateKey, s *Server) (*audit.Log, error) {
+	sq, ok := db.(*store.SQLite)
+	if !ok {
+		return nil, fmt.Errorf("relay: audit: database %T has no audit store", db)
+	}
+	st, err := sq.Audit(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("relay: audit: %w", err)
+	}
+	signer, err := audit.NewSigner(auditSignerName, key)
+	if err != nil {
+		return nil, fmt.Errorf("relay: audit: %w", err)
+	}
+	return audit.New(st, signer, s.log, &audit.Options{CheckpointEvery: 100})
+}
+
+// AuditTrail is the relay's audit trail opened outside a running relay,
+// for `dicomgate audit verify` and `audit export`.
+type AuditTrail struct {
+	// Log appends, checkpoints, verifies and exports.
+	Log *audit.Log
+	// Verifiers check the relay's checkpoint signatures: the current key
+	// and the retired ones of Config.Audit.RetiredKeys.
+	Verifiers note.Verifiers
+	db        store.MetaDB
+}
+
+// Close closes the database.
+func (t *AuditTrail) Close() error { return t.db.Close() }
+
+// OpenAuditTrail opens the audit trail of the relay configured by cfg (the
+// relay itself may be running: the database is shared safely).
+func OpenAuditTrail(ctx context.Context, cfg Config, logger zerolog.Logger) (*AuditTrail, error) {
+	cfg.SetDefaults()
+	key, err := loadSigningKey(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := os.ReadFile(filepath.Join(cfg.DataDir, verifyKeyFileName))
+	if err != nil {
+		return nil, fmt.Errorf("relay: audit: %w", err)
+	}
+	vpub, err := seal.ParseVerifyingKey(pub)
+	if err != nil {
+		return nil, fmt.Errorf("relay: audit: %w", err)
+	}
+	vk, err := audit.VerifierKey(auditSignerName, vpub)
+	if err != nil {
+		return nil, fmt.Errorf("relay: audit: %w", err)
+	}
+	verifiers, err := audit.NewVerifiers(vk)
+	if err != nil {
+		return nil, fmt.Errorf("relay: audit: %w", err)
+	}
+	db, err := store.OpenSQLite(ctx, cfg.Database.Path)
+	if err != nil {
+		return nil, fmt.Errorf("relay: open database: %w", err)
+	}
+	s := &Server{log: logger}
+	lg, err := openAudit(ctx, db, key, s)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &AuditTrail{Log: lg, Verifiers: verifiers, db: db}, nil
+}
+
+// loadSigningKey loads the relay's signing key; it must exist.
+func loadSigningKey(dataDir string) (ed25519.PrivateKey, error) {
+	data, err := os.ReadFile(filepath.Join(dataDir, signingKeyFileName))
+	if err != nil {
+		return nil, fmt.Errorf("relay: signing key: %w", err)
+	}
+	key, err := seal.ParseSigningKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("relay: signing key: %w", err)
+	}
+	return key, nil
+}
+
+// record appends an event to the audit trail. A failure is logged; it
+// never carries the event's content.
+func (s *Server) record(ctx context.Context, ev audit.Event) {
+	res, err := s.resources()
+	if err != nil || res.audit == nil {
+		return
+	}
+	if _, err := res.audit.Append(context.WithoutCancel(ctx), ev); err != nil {
+		s.log.Error().Err(err).Str("action", string(ev.Action)).Msg("audit append failed")
+	}
+}
+
+// recordStart records the software version and the configuration in
+// force (as a hash: the configuration names no patient, but holds
+// secrets).
+func (s *Server) recordStart(ctx context.Context) {
+	version := s.version
+	if bi, ok := debug.ReadBuildInfo(); ok && version == "" {
+		version = bi.Main.Version
+	}
+	s.record(ctx, audit.Event{Actor: "system", Action: audit.ActionSoftwareVersion,
+		Details: map[string]any{"version": version, "go": runtime.Version()}})
+	cfg, _ := json.Marshal(s.cfg)
+	sum := sha256.Sum256(cfg)
+	s.record(ctx, audit.Event{Actor: "system", Action: audit.ActionConfigChange, Reason: "relay started",
+		Details: map[string]any{"config_sha256": hex.EncodeToString(sum[:]), "projects": len(s.cfg.Projects)}})
+}
+
+// checkpoint signs the audit trail's current state if it grew.
+func (s *Server) checkpoint(ctx context.Context) {
+	res, err := s.resources()
+	if err != nil || res.audit == nil {
+		return
+	}
+	latest, _ := res.audit.LatestCheckpoint(ctx)
+	size, err := res.audit.Size(ctx)
+	if err != nil || (latest != nil && latest.Size >= size) || size == 0 {
+		return
+	}
+	if _, err := res.audit.Checkpoint(ctx); err != nil {
+		s.log.Error().Err(err).Msg("audit checkpoint failed")
+	}
+}
+
+// manifestDetails are the audit details of a file: its pseudonymous
+// identifiers and the anonymisation report counts — never a value.
+func manifestDetails(m *seal.Manifest) map[string]any {
+	d := map[string]any{
+		"site": m.Site, "series": m.SeriesInstanceUID, "instance": m.SOPInstanceUID,
+		"sop_class": m.SOPClassUID, "modality": m.Modality, "policy": m.PolicyID,
+		"policy_version": m.PolicyVersion, "policy_hash": m.PolicyHash,
+		"plaintext_size": m.PlaintextSize, "ciphertext_sha256": m.CiphertextSHA256,
+	}
+	var rep map[string]any
+	if len(m.Report) > 0 && json.Unmarshal(m.Report, &rep) == nil {
+		d["anonymisation"] = rep
+	}
+	return d
+}
