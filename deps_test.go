@@ -12,21 +12,23 @@ import (
 // helpers are listed on their own.
 func allowedImports() map[string][]string {
 	return map[string][]string{
-		"anonymize":           {},
-		"policy":              {"anonymize"},
-		"seal":                {},
-		"transport":           {"seal"},
-		"agent":               {"anonymize", "policy", "seal", "transport", "dimse", "internal/secretfile"},
-		"relay":               {"transport", "store", "audit", "policy", "seal"},
-		"store":               {},
-		"audit":               {"store"},
-		"dimse":               {},
-		"internal/dicomtest":  {},
-		"internal/secretfile": {},
-		"internal/progress":   {},
-		"internal/batch":      {"anonymize"},
-		"internal/demo":       {"*"},
-		"cmd":                 {"*"},
+		"anonymize":          {},
+		"policy":             {"anonymize"},
+		"seal":               {},
+		"transport":          {"seal"},
+		"agent":              {"anonymize", "policy", "seal", "transport", "dimse"},
+		"relay":              {"transport", "store", "audit", "policy", "seal"},
+		"store":              {},
+		"audit":              {"store"},
+		"dimse":              {},
+		"internal/dicomtest": {},
+		"internal/progress":  {},
+		"internal/batch":     {"anonymize"},
+		"internal/demo":      {"*"},
+		"cmd":                {"*"},
+		"configs":            {},
+		"e2e":                {"*"},
+		"internal/forward":   {"dimse"},
 	}
 }
 

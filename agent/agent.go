@@ -12,7 +12,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"dicomgate/internal/secretfile"
 	"dicomgate/policy"
 	"dicomgate/seal"
 	"dicomgate/transport"
@@ -96,7 +95,7 @@ func loadSecret(c *Config, log zerolog.Logger) ([]byte, error) {
 		}
 		return s, nil
 	}
-	s, created, err := secretfile.LoadOrCreate(c.SecretFile)
+	s, created, err := policy.LoadOrCreateSecret(c.SecretFile)
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}

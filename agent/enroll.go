@@ -107,8 +107,8 @@ func (id *Identity) save(dir string, force bool) error {
 	return nil
 }
 
-// writeFileAtomicMode is writeFileAtomic with the file mode set before the
-// rename.
+// writeFileAtomicMode writes data to path through a synced temporary file
+// with the given mode and a rename, so readers never see a partial file.
 func writeFileAtomicMode(path string, data []byte, mode os.FileMode) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {

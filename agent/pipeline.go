@@ -293,7 +293,7 @@ func (p *Pipeline) quarantine(ctx context.Context, it *Item, cause error) error 
 	text := fmt.Sprintf("item: %d\nstate: %s\ntime: %s\nreason: %s\n",
 		it.ID, it.State, time.Now().UTC().Format(time.RFC3339), reason)
 	path := filepath.Join(p.cfg.QuarantineDir, fmt.Sprintf("%d.reason", it.ID))
-	if err := writeFileAtomic(path, []byte(text)); err != nil {
+	if err := writeFileAtomicMode(path, []byte(text), 0o600); err != nil {
 		return err
 	}
 	if it.SpoolPath != "" {
@@ -321,28 +321,4 @@ type countWriter struct{ n int64 }
 func (c *countWriter) Write(b []byte) (int, error) {
 	c.n += int64(len(b))
 	return len(b), nil
-}
-
-// writeFileAtomic writes data to path through a synced temporary file and
-// a rename.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("agent: write %s: %w", filepath.Base(path), pathless(err))
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("agent: write %s: %w", filepath.Base(path), pathless(err))
-	}
-	return nil
 }

@@ -9,7 +9,6 @@ import (
 
 	"dicomgate/anonymize"
 	"dicomgate/internal/dicomtest"
-	"dicomgate/internal/secretfile"
 	"dicomgate/policy"
 	"dicomgate/seal"
 )
@@ -40,7 +39,7 @@ func newTestSite(t *testing.T, relayAddr string) *testSite {
 	}
 	cfg.SetDefaults()
 	must(t, cfg.Validate())
-	secret, _, err := secretfile.LoadOrCreate(cfg.SecretFile)
+	secret, _, err := policy.LoadOrCreateSecret(cfg.SecretFile)
 	must(t, err)
 	pol, err := loadPolicy("")
 	must(t, err)

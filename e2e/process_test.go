@@ -16,7 +16,6 @@ import (
 	"dicomgate/anonymize"
 	"dicomgate/configs"
 	"dicomgate/internal/dicomtest"
-	"dicomgate/internal/secretfile"
 	"dicomgate/policy"
 	"dicomgate/relay"
 	"dicomgate/seal"
@@ -223,7 +222,7 @@ func (s *site) generate(seed uint64, opts dicomtest.CorpusOptions) *dicomtest.Ke
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	secret, _, err := secretfile.LoadOrCreate(filepath.Join(s.dir, "agent", "secret.key"))
+	secret, _, err := policy.LoadOrCreateSecret(filepath.Join(s.dir, "agent", "secret.key"))
 	if err != nil {
 		s.t.Fatal(err)
 	}

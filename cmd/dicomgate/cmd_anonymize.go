@@ -10,7 +10,6 @@ import (
 	"dicomgate/anonymize"
 	"dicomgate/internal/batch"
 	"dicomgate/internal/progress"
-	"dicomgate/internal/secretfile"
 	"dicomgate/policy"
 )
 
@@ -57,13 +56,13 @@ func loadProfile(cmd *cobra.Command, policyPath, secretPath string) (*anonymize.
 		return nil, nil, err
 	}
 	if secretPath == "" {
-		p, err := secretfile.DefaultPath()
+		p, err := policy.DefaultSecretPath()
 		if err != nil {
 			return nil, nil, err
 		}
 		secretPath = p
 	}
-	secret, created, err := secretfile.LoadOrCreate(secretPath)
+	secret, created, err := policy.LoadOrCreateSecret(secretPath)
 	if err != nil {
 		return nil, nil, err
 	}

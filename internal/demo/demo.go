@@ -30,7 +30,6 @@ import (
 	"dicomgate/agent"
 	"dicomgate/anonymize"
 	"dicomgate/internal/dicomtest"
-	"dicomgate/internal/secretfile"
 	"dicomgate/policy"
 	"dicomgate/relay"
 	"dicomgate/store"
@@ -114,7 +113,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	secret, _, err := secretfile.LoadOrCreate(w.path("agent", "secret.key"))
+	secret, _, err := policy.LoadOrCreateSecret(w.path("agent", "secret.key"))
 	if err != nil {
 		return nil, err
 	}
