@@ -174,7 +174,7 @@ func (f *file) apply(e *element, act string, rule *Rule, sc scope, path string, 
 		case "SQ":
 			return f.items(e, sc, path, depth)
 		case "UI":
-			return f.replaceUIDs(e), nil
+			return f.keptOrReplacedUIDs(e), nil
 		}
 		return emptied(e), nil
 	case "C":
@@ -242,7 +242,7 @@ func (f *file) dummy(e *element, path string, depth int) (*element, error) {
 	case "DS", "IS":
 		return withString(e, "0"), nil
 	case "UI":
-		return f.replaceUIDs(e), nil
+		return f.keptOrReplacedUIDs(e), nil
 	case "UR":
 		return withString(e, "urn:x-anonymized"), nil
 	case "AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UT":
@@ -262,6 +262,16 @@ func (f *file) patientPrefix() string {
 		return f.a.p.PatientIDPrefix
 	}
 	return "ANON-"
+}
+
+// keptOrReplacedUIDs is replaceUIDs except under Retain UIDs, which keeps
+// UIDs wherever they are (inside dummied or cleaned sequences too):
+// replacing some copies of a kept UID would break references.
+func (f *file) keptOrReplacedUIDs(e *element) *element {
+	if f.a.p.Options.RetainUIDs {
+		return e
+	}
+	return f.replaceUIDs(e)
 }
 
 // replaceUIDs maps every instance UID value of e to its keyed replacement.
@@ -304,17 +314,27 @@ func (f *file) clean(e *element, path string, depth int) (*element, error) {
 		if o.RetainLongitudinalFullDates {
 			return e, nil
 		}
-		return withString(e, shiftDateTime(e.str(), f.shift)), nil
+		return withString(e, shiftDateTime(e.str(), f.shift, f.timeShift)), nil
 	case "TM":
-		return e, nil
+		if o.RetainLongitudinalFullDates {
+			return e, nil
+		}
+		return withString(e, shiftTime(e.str(), f.timeShift)), nil
 	case "UI":
 		if o.RetainUIDs {
 			return e, nil
 		}
 		return f.replaceUIDs(e), nil
 	case "AE", "LO", "LT", "PN", "SH", "ST", "UC", "UT", "UR":
-		if e.vr == "PN" {
-			// A person name cannot be cleaned into something useful.
+		if e.tag == tagTimezoneOffset {
+			// Times are modified; a zero offset keeps them consistent.
+			return withString(e, "+0000"), nil
+		}
+		if e.vr == "PN" || !f.scrubbable(e.tag) {
+			// A person name cannot be cleaned into something useful, and
+			// free text outside the Clean Descriptors and Clean Structured
+			// Content options (allergies, patient state...) has no
+			// identifier list to clean against: it is replaced.
 			return withString(e, dummyText), nil
 		}
 		if f.scrub == nil {
@@ -325,6 +345,20 @@ func (f *file) clean(e *element, path string, depth int) (*element, error) {
 		return e, nil
 	}
 	return nil, nil
+}
+
+// scrubbable reports whether free text of t is kept and cleaned under the
+// options (Clean Descriptors, Clean Structured Content, Clean Graphics, or
+// inside a sequence those options clean).
+func (f *file) scrubbable(t Tag) bool {
+	o := f.a.p.Options
+	entry, ok := lookupTable(t)
+	if !ok {
+		return o.CleanStructuredContent || o.CleanDescriptors
+	}
+	return o.CleanDescriptors && entry.descriptors == 'C' ||
+		o.CleanStructuredContent && entry.structured == 'C' ||
+		o.CleanGraphics && entry.graphics == 'C'
 }
 
 // applyRule applies a policy rule to e.
@@ -381,7 +415,7 @@ func (f *file) applyRule(e *element, r *Rule, sc scope, path string, depth int) 
 		case "DA":
 			v = shiftDate(orig, days)
 		case "DT":
-			v = shiftDateTime(orig, days)
+			v = shiftDateTime(orig, days, 0)
 		default:
 			return nil, quarantine(ErrUnsupported, "rule %s: date shift on %s (VR %s)", ruleName(r), e.tag, e.vr)
 		}

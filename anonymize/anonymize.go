@@ -12,6 +12,7 @@ import (
 // Well-known attributes the engine reads or writes.
 const (
 	tagSpecificCharacterSet   = Tag(0x00080005)
+	tagTimezoneOffset         = Tag(0x00080201)
 	tagSOPClassUID            = Tag(0x00080016)
 	tagSOPInstanceUID         = Tag(0x00080018)
 	tagModality               = Tag(0x00080060)

@@ -19,13 +19,14 @@ const (
 
 // file is the state of one Anonymize call.
 type file struct {
-	a      *Anonymizer
-	syn    syntax
-	top    *dataset // the original top-level data set (conditions read it)
-	report *Report
-	tally  *tally
-	shift  int
-	scrub  *scrubber
+	a         *Anonymizer
+	syn       syntax
+	top       *dataset // the original top-level data set (conditions read it)
+	report    *Report
+	tally     *tally
+	shift     int // days dates move back, per patient
+	timeShift int // minutes times of day move, per patient
+	scrub     *scrubber
 }
 
 func (a *Anonymizer) newFile(top *dataset, syn syntax) *file {
@@ -38,6 +39,7 @@ func (a *Anonymizer) newFile(top *dataset, syn syntax) *file {
 		f.report.Options = append(f.report.Options, c.value)
 	}
 	f.shift = a.ps.shiftDays(top.str(tagPatientID))
+	f.timeShift = a.ps.shiftMinutes(top.str(tagPatientID))
 	return f
 }
 

@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/binary"
+	"fmt"
 	"math/big"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -105,8 +107,9 @@ func shiftOne(d string, days int) string {
 	return t.AddDate(0, 0, -days).Format("20060102")
 }
 
-// shiftDateTime shifts the date part of DT values and keeps the rest.
-func shiftDateTime(v string, days int) string {
+// shiftDateTime shifts the date part of DT values by days and the time of
+// day by minutes (modulo 24 h, like shiftTime); a UTC offset is kept.
+func shiftDateTime(v string, days, minutes int) string {
 	parts := strings.Split(v, `\`)
 	for i, part := range parts {
 		part = strings.TrimSpace(part)
@@ -116,13 +119,70 @@ func shiftDateTime(v string, days int) string {
 			}
 			continue
 		}
-		parts[i] = shiftOne(part[:8], days) + part[8:]
+		rest := part[8:]
+		tz := ""
+		if j := strings.IndexAny(rest, "+-"); j >= 0 {
+			rest, tz = rest[:j], rest[j:]
+		}
+		if minutes != 0 && rest != "" {
+			rest = shiftTime(rest, minutes)
+		}
+		parts[i] = shiftOne(part[:8], days) + rest + tz
 	}
 	return strings.Join(parts, `\`)
 }
 
-// parseDA parses a DA value.
-func parseDA(v string) (time.Time, error) { return time.Parse("20060102", strings.TrimSpace(v)) }
+// shiftMinutes is the per-patient time-of-day shift in minutes, in
+// [10, 1430]: with whole-day date shifts alone the original times of day
+// would survive.
+func (p pseudonyms) shiftMinutes(patientKey string) int {
+	m := hmac.New(sha256.New, p.secret)
+	m.Write([]byte("time-shift\x00"))
+	m.Write([]byte(patientKey))
+	sum := m.Sum(nil)
+	return 10 + int(binary.BigEndian.Uint64(sum[:8])%1421)
+}
+
+// shiftTime moves TM values ("HH", "HHMM", "HHMMSS[.F]", or ACR-NEMA
+// "HH:MM:SS") forward by minutes modulo 24 h, keeping their precision.
+// Intervals within a day are kept unless a shift carries one of the two
+// times past midnight. Unparseable values become "000000".
+func shiftTime(v string, minutes int) string {
+	parts := strings.Split(v, `\`)
+	for i, part := range parts {
+		t := strings.ReplaceAll(strings.TrimSpace(part), ":", "")
+		if t == "" {
+			continue
+		}
+		frac := ""
+		if j := strings.IndexByte(t, '.'); j >= 0 {
+			t, frac = t[:j], t[j:]
+		}
+		if len(t) != 2 && len(t) != 4 && len(t) != 6 || strings.Trim(t, "0123456789") != "" {
+			parts[i] = "000000"
+			continue
+		}
+		hh, _ := strconv.Atoi(t[0:2])
+		mm, ss := 0, 0
+		if len(t) >= 4 {
+			mm, _ = strconv.Atoi(t[2:4])
+		}
+		if len(t) == 6 {
+			ss, _ = strconv.Atoi(t[4:6])
+		}
+		total := (hh*60 + mm + minutes) % (24 * 60)
+		nh, nm := total/60, total%60
+		switch len(t) {
+		case 2:
+			parts[i] = fmt.Sprintf("%02d", nh)
+		case 4:
+			parts[i] = fmt.Sprintf("%02d%02d", nh, nm)
+		default:
+			parts[i] = fmt.Sprintf("%02d%02d%02d", nh, nm, ss) + frac
+		}
+	}
+	return strings.Join(parts, `\`)
+}
 
 // shiftDateOnly is a dummy DT: the shifted date at midnight.
 func shiftDateOnly(v string, days int) string {
@@ -137,3 +197,6 @@ func shiftDateOnly(v string, days int) string {
 	}
 	return strings.Join(parts, `\`)
 }
+
+// parseDA parses a DA value.
+func parseDA(v string) (time.Time, error) { return time.Parse("20060102", strings.TrimSpace(v)) }

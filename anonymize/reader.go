@@ -271,6 +271,15 @@ func (p *parser) readElement(h header, depth int) (*element, error) {
 		return nil, err
 	}
 	e.value = v
+	// A private or unknown UN value that holds items is a sequence
+	// (implicit VR little endian, PS3.5 6.2.2): parse it, so that what it
+	// holds is anonymised like the rest if the element is kept.
+	if e.vr == "UN" && looksLikeItems(v) {
+		sub := &parser{r: bufio.NewReader(bytes.NewReader(v)), order: binary.LittleEndian}
+		if sq, err := sub.readSequence(&element{tag: e.tag, vr: "SQ"}, int64(len(v)), depth, false); err == nil {
+			return sq, nil
+		}
+	}
 	// A standard attribute sent as UN (after a conversion by some other
 	// tool) gets its dictionary VR back, so actions can understand it.
 	if e.vr == "UN" && !e.tag.IsPrivate() {
@@ -308,7 +317,10 @@ func (p *parser) readSequence(e *element, end int64, depth int, implicitItems bo
 		}
 		switch h.tag {
 		case tagSequenceDelim:
-			if end >= 0 {
+			// Some converters keep the delimiter of an undefined-length
+			// sequence inside a defined-length UN value: tolerated only as
+			// the value's very last bytes.
+			if end >= 0 && p.pos != end {
 				return nil, quarantine(ErrMalformed, "unexpected sequence delimiter in %s", e.tag)
 			}
 			return e, nil
@@ -454,4 +466,10 @@ func (t trackingWriter) Write(b []byte) (int, error) {
 		t.w.err = err
 	}
 	return n, err
+}
+
+// looksLikeItems reports whether a value starts with a sequence item tag
+// in little endian.
+func looksLikeItems(v []byte) bool {
+	return len(v) >= 8 && v[0] == 0xFE && v[1] == 0xFF && v[2] == 0x00 && v[3] == 0xE0
 }

@@ -16,7 +16,7 @@ func TestExamplePolicies(t *testing.T) {
 	want := map[string][]string{
 		"basic.yaml":                 {},
 		"trial.yaml":                 {"retain-safe-private", "retain-long-modified-dates"},
-		"research-longitudinal.yaml": {"retain-uids", "retain-device-id", "retain-patient-chars", "retain-long-full-dates"},
+		"research-longitudinal.yaml": {"retain-device-id", "retain-patient-chars", "retain-long-full-dates"},
 	}
 	for name := range want {
 		if !slices.Contains(files, filepath.Join("..", "configs", "policies", name)) {

@@ -34,7 +34,7 @@ run() { # label policy input key validate-args...
   $PY "$CORPUS/check_anon.py" --in "$in" --out "$out" "${keyarg[@]}" --options claimed \
       --json "$WORK/$label/check.json" --jobs "$JOBS" "$@" > "$WORK/$label/check.txt" 2>&1
   if $PY scripts/conformance_eval.py --label "$label" --in "$in" --out "$out" --quarantine "$q" \
-      --report "$WORK/$label/check.json" > "$WORK/$label/eval.txt" 2>&1; then
+      --report "$WORK/$label/check.json" --kit "$CORPUS" > "$WORK/$label/eval.txt" 2>&1; then
     pass=$((pass+1)); echo "ok   $label ($(tail -1 "$WORK/$label/anonymize.txt" | head -c 0)$(grep -m1 '^anonymised' "$WORK/$label/anonymize.txt"))"
   else
     fail=$((fail+1)); echo "FAIL $label"
