@@ -392,7 +392,12 @@ func noLeaks(dir string, key *dicomtest.Key) error {
 		if err != nil {
 			return err
 		}
-		if leaks := dicomtest.FindLeaks(data, key); len(leaks) > 0 {
+		// Dates and times are judged by value, not by a byte search: a
+		// shifted date of one patient can equal a planted date of another.
+		leaks := key.Search(data, func(p dicomtest.Planted) bool {
+			return p.InProfile && p.Searchable && p.Class != dicomtest.ClassDate && p.Class != dicomtest.ClassTime
+		})
+		if len(leaks) > 0 {
 			return fmt.Errorf("demo: fetched file %s leaks a %s value planted at %s", filepath.Base(p), leaks[0].Class, leaks[0].Path)
 		}
 		return nil
