@@ -22,17 +22,19 @@ import (
 var ErrAgentRunning = errors.New("agent: the queue is in use by the running agent service: " +
 	"stop it first, or copy the files into one of its watched folders")
 
-// Agent is the site agent service: intake (watched folders), the durable
-// queue and the pipeline with the real [SealProcessor] and
-// [RelayUploader].
+// Agent is the site agent service: intake (watched folders and the DICOM
+// [SCP]), the durable queue and the pipeline with the real
+// [SealProcessor] and [RelayUploader].
 type Agent struct {
 	log    zerolog.Logger
-	cfg    Config
+	cfg    Config        // Watch also lists the SCP's received folder, for its disposition
+	watch  []WatchConfig // the configured watched folders
 	policy *policy.Policy
 	id     *Identity
 	proc   *SealProcessor
 	up     *RelayUploader
 	nrecip int
+	mon    monitor // metrics_listen endpoint (metrics_server.go)
 }
 
 // New prepares an agent from cfg (as returned by [Load]): it loads the
@@ -74,6 +76,12 @@ func New(cfg *Config, log zerolog.Logger) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	var wg *transport.WireGuardConfig
+	if c.WireGuard != nil {
+		if wg, err = c.WireGuard.Config(); err != nil {
+			return nil, fmt.Errorf("agent: %w", err)
+		}
+	}
 	up := NewRelayUploader(log, transport.ClientConfig{
 		Addr:        c.Relay.Address,
 		Certificate: id.TLSCertificate(),
@@ -81,8 +89,14 @@ func New(cfg *Config, log zerolog.Logger) (*Agent, error) {
 		ReceiptKey:  receiptKey,
 		Mode:        transport.Mode(c.Relay.Mode),
 		Logger:      log,
+		WireGuard:   wg,
 	})
-	return &Agent{log: log, cfg: c, policy: pol, id: id, proc: proc, up: up, nrecip: len(recips)}, nil
+	// Instances received by C-STORE are the agent's own copies: the
+	// pipeline deletes them once committed, as for a "delete" watch.
+	watches := c.Watch
+	c.Watch = append(append([]WatchConfig(nil), watches...),
+		WatchConfig{Path: receivedDir(c.SpoolDir), AfterCommit: Delete})
+	return &Agent{log: log, cfg: c, watch: watches, policy: pol, id: id, proc: proc, up: up, nrecip: len(recips)}, nil
 }
 
 // loadSecret returns the inline secret (hex) or the secret file's,
@@ -108,11 +122,12 @@ func loadSecret(c *Config, log zerolog.Logger) ([]byte, error) {
 // AgentID returns the enrolled agent's ID.
 func (a *Agent) AgentID() string { return a.id.AgentID }
 
-// Run serves until ctx is cancelled: it watches the configured folders and
-// runs the pipeline, then stops gracefully (items in progress finish their
-// step or are released, resumable by the next run) and returns nil. It
-// fails at once if the queue is in use ([ErrAgentRunning]) or a folder
-// cannot be watched.
+// Run serves until ctx is cancelled: it watches the configured folders,
+// serves the DICOM [SCP] when dicom.listen is set and runs the pipeline,
+// then stops gracefully (items in progress finish their step or are
+// released, resumable by the next run) and returns nil. It
+// fails at once if the queue is in use ([ErrAgentRunning]), a folder
+// cannot be watched or the SCP cannot listen.
 func (a *Agent) Run(ctx context.Context) error {
 	q, err := a.openQueue(ctx)
 	if err != nil {
@@ -127,19 +142,36 @@ func (a *Agent) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
-		wg        sync.WaitGroup
-		intakeErr error
+		wg                sync.WaitGroup
+		intakeErr, scpErr error
 	)
-	in := NewIntake(a.log, q, a.cfg.Watch)
+	in := NewIntake(a.log, q, a.watch)
 	wg.Go(func() {
 		if intakeErr = in.Run(ctx); intakeErr != nil {
 			cancel()
 		}
 	})
-	NewPipeline(a.log, &a.cfg, q, a.proc, a.up).Run(ctx)
+	if a.cfg.DICOM.Listen != "" {
+		scp := NewSCP(a.log, q, a.cfg.DICOM, receivedDir(a.cfg.SpoolDir))
+		wg.Go(func() {
+			if scpErr = scp.Run(ctx); scpErr != nil {
+				cancel()
+			}
+		})
+	}
+	metrics, stopMonitor, err := a.startMonitor(ctx, q)
+	if err != nil {
+		cancel()
+		wg.Wait()
+		return err
+	}
+	defer stopMonitor()
+	p := NewPipeline(a.log, &a.cfg, q, a.proc, a.up)
+	p.SetMetrics(metrics)
+	p.Run(ctx)
 	wg.Wait()
 	a.log.Info().Msg("agent stopped")
-	return intakeErr
+	return errors.Join(intakeErr, scpErr)
 }
 
 // logStart logs what the agent runs with; no secret, no path.
@@ -149,7 +181,7 @@ func (a *Agent) logStart() {
 		Str("policy_id", a.policy.ID()).Int("policy_version", a.policy.Version()).
 		Str("policy_hash", a.policy.Hash()).Int("recipients", a.nrecip).
 		Str("relay", a.cfg.Relay.Address).Str("relay_mode", a.cfg.Relay.Mode).
-		Int("watches", len(a.cfg.Watch)).Msg("agent started")
+		Int("watches", len(a.watch)).Str("dicom_listen", a.cfg.DICOM.Listen).Msg("agent started")
 	if a.id.RelayAddress != "" && a.id.RelayAddress != a.cfg.Relay.Address {
 		a.log.Warn().Str("enrolled_with", a.id.RelayAddress).Str("relay", a.cfg.Relay.Address).
 			Msg("relay address differs from the one the agent enrolled with")

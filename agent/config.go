@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"dicomgate/seal"
+	"dicomgate/transport"
 )
 
 // Config is the agent configuration, read from agent.yaml. The zero value,
@@ -33,6 +34,13 @@ type Config struct {
 
 	// Relay says where and how to reach the relay.
 	Relay RelayConfig `yaml:"relay"`
+
+	// WireGuard, when set, reaches the relay through a userspace WireGuard
+	// tunnel (no root, no kernel module): relay.address is then the relay's
+	// ip:port inside the tunnel, e.g. "10.99.0.1:7443", and the peer is the
+	// relay's WireGuard endpoint; see [transport.WireGuardSection].
+	// Default: none.
+	WireGuard *transport.WireGuardSection `yaml:"wireguard"`
 
 	// IdentityDir holds the agent's key, its certificate and the pinned
 	// relay CA written by `dicomgate agent enroll`. Default: "identity".
@@ -61,6 +69,12 @@ type Config struct {
 	// Watch lists the folders to take files from. Default: none.
 	Watch []WatchConfig `yaml:"watch"`
 
+	// DICOM configures the C-STORE SCP (see [DICOMConfig]). Default: off
+	// (listen ""), AE title "DICOMGATE", any calling AE title. Received
+	// instances wait in spool_dir/received until committed, then are
+	// deleted.
+	DICOM DICOMConfig `yaml:"dicom"`
+
 	// SpoolDir holds sealed files waiting for upload. Default: "spool".
 	SpoolDir string `yaml:"spool_dir"`
 
@@ -88,6 +102,9 @@ type Config struct {
 	// LogLevel is the zerolog level: trace, debug, info, warn, error.
 	// Default: "info".
 	LogLevel string `yaml:"log_level"`
+
+	// MonitorConfig holds metrics_listen and stuck_after (metrics_config.go).
+	MonitorConfig `yaml:",inline"`
 }
 
 // RelayConfig says where the relay is.
@@ -230,6 +247,7 @@ func (c *Config) SetDefaults() {
 	for i := range c.Watch {
 		c.Watch[i].SetDefaults()
 	}
+	c.DICOM.SetDefaults()
 }
 
 // ResolvePaths makes every relative path in c absolute against base.
@@ -243,6 +261,9 @@ func (c *Config) ResolvePaths(base string) {
 	abs(&c.Policy)
 	abs(&c.SecretFile)
 	abs(&c.Relay.ReceiptKey)
+	if c.WireGuard != nil {
+		abs(&c.WireGuard.PrivateKeyFile)
+	}
 	for i, r := range c.Recipients {
 		if !isRecipientText(r) {
 			abs(&c.Recipients[i])
@@ -310,6 +331,9 @@ func (c *Config) Validate() error {
 			bad("%s: empty", d.name)
 		}
 	}
+	for _, p := range c.DICOM.validate() {
+		bad("dicom.%w", p)
+	}
 	seen := map[string]int{}
 	for i, w := range c.Watch {
 		for _, p := range w.validate() {
@@ -327,6 +351,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	probs = append(probs, c.MonitorConfig.validate()...)
 	if len(probs) > 0 {
 		return &ConfigError{Problems: probs}
 	}

@@ -36,6 +36,7 @@ func TestLoadDefaults(t *testing.T) {
 		IdentityDir: filepath.Join(dir, "identity"), SecretFile: filepath.Join(dir, "identity", "site.secret"),
 		Watch: []WatchConfig{{Path: filepath.Join(dir, "in"), StableFor: 2 * time.Second,
 			RescanEvery: 30 * time.Second, AfterCommit: Keep}},
+		DICOM:    DICOMConfig{AETitle: DefaultAETitle},
 		SpoolDir: filepath.Join(dir, "spool"), QueueDB: filepath.Join(dir, "queue.db"),
 		QuarantineDir: filepath.Join(dir, "quarantine"), Workers: runtime.NumCPU(), UploadsInFlight: 8,
 		StudyIdle: time.Minute, Retry: RetryConfig{Min: time.Second, Max: 5 * time.Minute}, LogLevel: "info",

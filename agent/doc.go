@@ -11,14 +11,40 @@
 //
 //	seen → anonymised → sealed → sent → committed
 //
-// or ends in quarantined. Every transition is one transaction, so an agent
-// restarted after a crash resumes each item exactly where it stopped.
+// or ends in quarantined (the pipeline moves seen → sealed and, when the
+// source is kept, sealed → committed in one transaction each). Every
+// transition is one transaction, so an agent restarted after a crash
+// resumes each item exactly where it stopped.
 //
 // A [Pipeline] runs the stages. The anonymiser+sealer and the uploader are
 // the small interfaces [Processor] and [Uploader]. Their real
 // implementations are [SealProcessor] (anonymise with the compiled policy,
 // stream into a sealed file, sign the manifest) and [RelayUploader] (one
 // shared QUIC or TCP connection to the relay).
+//
+// # Durability
+//
+// The queue commits every state change with an fsync (synchronous=FULL),
+// but two kinds of write that commit without one (synchronous=NORMAL in
+// WAL mode: a power cut may roll back the last of them, never corrupt the
+// database; a crash of the process loses nothing, the WAL being in the
+// kernel's cache):
+//
+//   - leases (Claim): every open releases all leases anyway;
+//   - sent → committed (MarkCommitted), after the durable MarkSent that
+//     precedes deleting or moving the source: rolled back, the item is
+//     sent and the disposition finds the source already gone.
+//
+// Everything else must be durable, and the order matters: a sealed item
+// must keep its spool file until committed is durable, because sealing the
+// same source again gives other bytes under the same file id, which the
+// relay refuses as a conflict. So the spool file is fsynced, renamed and
+// its folder fsynced before seen → sealed (MarkProcessed, one transaction
+// where there were two), and it is removed only after sealed → committed
+// (MarkSentCommitted, one transaction where there were two, when the
+// source is kept) or sent → committed; a crash in between leaves a spool
+// file that the next Run removes. Any synchronous commit also makes the
+// earlier unsynchronised ones durable.
 //
 // # Service and one-off send
 //

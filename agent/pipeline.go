@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,6 +31,8 @@ type Pipeline struct {
 	q    *Queue
 	proc Processor
 	up   Uploader
+
+	metrics *Metrics // nil: not measured (see SetMetrics)
 }
 
 // NewPipeline returns a pipeline over q. cfg is copied and completed with
@@ -52,14 +56,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			return fmt.Errorf("agent: pipeline: %w", pathless(err))
 		}
 	}
-	p.removeSpoolTemps()
+	p.removeSpoolTemps(ctx)
 	var wg sync.WaitGroup
-	for range max(p.cfg.Workers, 1) {
-		wg.Go(func() { p.loop(ctx, []State{StateAnonymised, StateSeen}) })
-	}
-	for range max(p.cfg.UploadsInFlight, 1) {
-		wg.Go(func() { p.loop(ctx, []State{StateSent, StateSealed}) })
-	}
+	wg.Go(func() { p.stage(ctx, []State{StateAnonymised, StateSeen}, max(p.cfg.Workers, 1)) })
+	wg.Go(func() { p.stage(ctx, []State{StateSent, StateSealed}, max(p.cfg.UploadsInFlight, 1)) })
 	wg.Wait()
 	return nil
 }
@@ -90,42 +90,104 @@ func (p *Pipeline) Studies(ctx context.Context) ([]Study, error) {
 	return p.q.Studies(ctx, p.cfg.StudyIdle, time.Now())
 }
 
-// loop claims items in the given states, in order of preference, one at a
-// time, until ctx is cancelled.
-func (p *Pipeline) loop(ctx context.Context, states []State) {
-	poll := min(max(p.cfg.Retry.Min/2, 5*time.Millisecond), time.Second)
-	timer := time.NewTimer(poll)
+// idleRecheck bounds how long a stage waits for a queue change when no
+// item is due: a safety net only, every change is notified.
+const idleRecheck = 5 * time.Second
+
+// stage runs n workers over the items in states, in order of preference,
+// until ctx is cancelled. One feeder claims for all of them, as many items
+// as workers are idle, whenever the queue changes (Queue.Changed), a worker
+// is done or the earliest retry falls due; workers never poll the queue.
+func (p *Pipeline) stage(ctx context.Context, states []State, n int) {
+	work := make(chan *Item, n)
+	done := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			for it := range work {
+				if ctx.Err() != nil {
+					p.release(context.WithoutCancel(ctx), it)
+				} else {
+					p.handle(ctx, it)
+				}
+				done <- struct{}{}
+			}
+		})
+	}
+	defer func() {
+		close(work)
+		wg.Wait()
+	}()
+	timer := time.NewTimer(idleRecheck)
 	defer timer.Stop()
-	for ctx.Err() == nil {
+	idle := n
+	for {
+		for more := true; more; {
+			select {
+			case <-done:
+				idle++
+			default:
+				more = false
+			}
+		}
+		if idle == 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-done:
+				idle++
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
 		changed := p.q.Changed()
-		it, err := p.claim(ctx, states)
+		items, err := p.claim(ctx, states, idle)
 		if err != nil && ctx.Err() == nil {
 			p.log.Error().Err(err).Msg("cannot claim queue items")
 		}
-		if it != nil {
-			p.handle(ctx, it)
+		for _, it := range items {
+			work <- it // never blocks: at most idle items are claimed
+			idle--
+		}
+		if len(items) > 0 {
 			continue
 		}
-		timer.Reset(poll)
+		wait := idleRecheck
+		if err != nil {
+			wait = min(max(p.cfg.Retry.Min, 5*time.Millisecond), time.Second)
+		} else if next, ok, err := p.q.NextDue(ctx, states...); err != nil {
+			wait = min(max(p.cfg.Retry.Min, 5*time.Millisecond), time.Second)
+		} else if ok {
+			wait = min(max(time.Until(next), time.Millisecond), idleRecheck)
+		}
+		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
 		case <-changed:
+		case <-done:
+			idle++
 		case <-timer.C:
 		}
+		timer.Stop()
 	}
 }
 
-func (p *Pipeline) claim(ctx context.Context, states []State) (*Item, error) {
+// claim leases up to limit items in the given states, in order of
+// preference.
+func (p *Pipeline) claim(ctx context.Context, states []State, limit int) ([]*Item, error) {
+	var out []*Item
 	for _, s := range states {
-		items, err := p.q.Claim(ctx, s, 1)
+		if len(out) >= limit {
+			break
+		}
+		items, err := p.q.Claim(ctx, s, limit-len(out))
 		if err != nil {
-			return nil, err
+			return out, err
 		}
-		if len(items) > 0 {
-			return items[0], nil
-		}
+		out = append(out, items...)
 	}
-	return nil, nil
+	return out, nil
 }
 
 // handle runs the step of a claimed item. Queue updates use a context that
@@ -151,6 +213,7 @@ func (p *Pipeline) handle(ctx context.Context, it *Item) {
 // cancelled, and schedules a retry otherwise.
 func (p *Pipeline) fail(ctx context.Context, it *Item, err error) {
 	dbctx := context.WithoutCancel(ctx)
+	p.countFailure(ctx, err)
 	var perm *PermanentError
 	switch {
 	case errors.As(err, &perm):
@@ -222,16 +285,16 @@ func (p *Pipeline) process(ctx context.Context, it *Item) error {
 		sw.abort()
 		return Permanent("sealed file size or hash differs from the processor's result", nil)
 	}
+	// The spool file is durable (fsynced, renamed, folder fsynced) before
+	// the item is marked sealed, in one transaction with the processing
+	// result: until then the item stays seen and a restart processes it
+	// again into the same spool path.
 	dbctx := context.WithoutCancel(ctx)
-	if err := p.q.MarkAnonymised(dbctx, it.ID, res); err != nil {
-		sw.abort()
-		return err
-	}
 	dst := spoolPath(p.cfg.SpoolDir, it.ID)
 	if err := sw.commit(dst); err != nil {
 		return err
 	}
-	if err := p.q.MarkSealed(dbctx, it.ID, dst); err != nil {
+	if err := p.q.MarkProcessed(dbctx, it.ID, res, dst); err != nil {
 		return err
 	}
 	p.log.Debug().Int64("id", it.ID).Msg("sealed")
@@ -249,11 +312,25 @@ func (p *Pipeline) upload(ctx context.Context, it *Item) error {
 	if err != nil {
 		return fmt.Errorf("agent: open spool: %w", pathless(err))
 	}
-	receipt, err := p.up.Upload(ctx, it, f)
+	receipt, err := p.timedUpload(ctx, it, f)
 	f.Close()
 	if err != nil {
 		return err
 	}
+	if d, _ := p.disposition(it); d == Keep || d == "" {
+		// Nothing to dispose of: sent and committed in one transaction.
+		// The spool file goes only once that is durable (a crash in
+		// between leaves it to removeSpoolTemps): a sealed item must keep
+		// its spool file, as sealing again gives other bytes under the
+		// same file id, which the relay refuses.
+		if err := p.q.MarkSentCommitted(dbctx, it.ID, receipt); err != nil {
+			return err
+		}
+		p.removeSpool(it)
+		p.committed(it)
+		return nil
+	}
+	// The source goes: sent is recorded durably before it does.
 	if err := p.q.MarkSent(dbctx, it.ID, receipt); err != nil {
 		return err
 	}
@@ -261,28 +338,45 @@ func (p *Pipeline) upload(ctx context.Context, it *Item) error {
 	return p.finish(dbctx, it)
 }
 
-// finish applies the source disposition of a sent item, removes its spool
-// file and marks it committed. A disposition that fails is logged and not
-// retried: the relay holds the file.
-func (p *Pipeline) finish(ctx context.Context, it *Item) error {
+// disposition returns the source disposition of it, and the move target.
+func (p *Pipeline) disposition(it *Item) (Disposition, string) {
 	d, moveTo := Keep, ""
 	for _, w := range p.cfg.Watch {
 		if it.Root != "" && w.Path == it.Root {
 			d, moveTo = w.AfterCommit, w.MoveTo
 		}
 	}
-	if err := dispose(it, d, moveTo); err != nil {
-		p.log.Warn().Err(err).Object("item", it).Msg("source disposition failed; source left in place")
-	}
+	return d, moveTo
+}
+
+// removeSpool removes the spool file of it, if any.
+func (p *Pipeline) removeSpool(it *Item) {
 	if it.SpoolPath != "" {
 		if err := os.Remove(it.SpoolPath); err != nil && !errors.Is(err, os.ErrNotExist) {
 			p.log.Warn().Err(pathless(err)).Object("item", it).Msg("cannot remove spool file")
 		}
 	}
+}
+
+// committed counts and logs a committed item.
+func (p *Pipeline) committed(it *Item) {
+	p.metrics.file(resultCommitted)
+	p.log.Info().Int64("id", it.ID).Str("file_id", it.FileID).Msg("committed")
+}
+
+// finish applies the source disposition of a sent item, removes its spool
+// file and marks it committed. A disposition that fails is logged and not
+// retried: the relay holds the file.
+func (p *Pipeline) finish(ctx context.Context, it *Item) error {
+	d, moveTo := p.disposition(it)
+	if err := dispose(it, d, moveTo); err != nil {
+		p.log.Warn().Err(err).Object("item", it).Msg("source disposition failed; source left in place")
+	}
+	p.removeSpool(it)
 	if err := p.q.MarkCommitted(ctx, it.ID); err != nil {
 		return err
 	}
-	p.log.Info().Int64("id", it.ID).Str("file_id", it.FileID).Msg("committed")
+	p.committed(it)
 	return nil
 }
 
@@ -307,11 +401,23 @@ func (p *Pipeline) quarantine(ctx context.Context, it *Item, cause error) error 
 	return nil
 }
 
-// removeSpoolTemps deletes temporary spool files left by a crash.
-func (p *Pipeline) removeSpoolTemps() {
+// removeSpoolTemps deletes temporary spool files left by a crash, and the
+// spool files of items a crash left committed (or quarantined) before
+// their spool file was removed.
+func (p *Pipeline) removeSpoolTemps(ctx context.Context) {
 	temps, _ := filepath.Glob(filepath.Join(p.cfg.SpoolDir, ".*.sealed.tmp-*"))
 	for _, t := range temps {
 		os.Remove(t)
+	}
+	sealed, _ := filepath.Glob(filepath.Join(p.cfg.SpoolDir, "*.sealed"))
+	for _, f := range sealed {
+		id, err := strconv.ParseInt(strings.TrimSuffix(filepath.Base(f), ".sealed"), 10, 64)
+		if err != nil {
+			continue
+		}
+		if it, err := p.q.Get(ctx, id); err == nil && it.State.Final() {
+			os.Remove(f)
+		}
 	}
 }
 

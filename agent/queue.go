@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,7 +31,9 @@ var (
 )
 
 // Queue is the durable queue of items, an embedded SQLite database (WAL,
-// synchronous=FULL). Every transition is one transaction. A Queue is safe
+// synchronous=FULL but for the claims and transitions that agent/doc.go
+// (Durability) argues may be lost on a power cut). Every transition is one
+// transaction. A Queue is safe
 // for concurrent use; only one process may open a given database.
 //
 // Items being worked on carry a lease, taken by [Queue.Claim] and released
@@ -39,12 +42,42 @@ var (
 // are claimed again at the stage where they stopped.
 type Queue struct {
 	db    *sql.DB
+	fast  *sql.DB // the same file, synchronous=NORMAL: see durableSQL and agent/doc.go
 	lock  *os.File
 	owner string // lease owner token of this process
 	log   zerolog.Logger
 
 	mu      sync.Mutex
 	changed chan struct{} // +checklocks:mu; closed and replaced on change
+
+	stmtMu sync.Mutex
+	stmts  map[stmtKey]*sql.Stmt // +checklocks:stmtMu; prepared once per query
+}
+
+// stmtKey names a prepared statement of one of the queue's pools.
+type stmtKey struct {
+	db    *sql.DB
+	query string
+}
+
+// stmt returns query prepared on db, preparing it on first use: the hot
+// statements are then parsed once per connection, not once per call.
+func (q *Queue) stmt(ctx context.Context, db *sql.DB, query string) (*sql.Stmt, error) {
+	q.stmtMu.Lock()
+	defer q.stmtMu.Unlock()
+	k := stmtKey{db, query}
+	if st, ok := q.stmts[k]; ok {
+		return st, nil
+	}
+	st, err := db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if q.stmts == nil {
+		q.stmts = map[stmtKey]*sql.Stmt{}
+	}
+	q.stmts[k] = st
+	return st, nil
 }
 
 const schema = `
@@ -101,6 +134,18 @@ func OpenQueue(ctx context.Context, log zerolog.Logger, path string) (*Queue, er
 		unlockFile(lock)
 		return nil, err
 	}
+	// The pipeline's claims and the transitions whose loss on a power cut
+	// only repeats work (see agent/doc.go) commit without an fsync, on one
+	// connection, so that they queue here rather than on SQLite's busy
+	// handler. A later synchronous=FULL commit on q.db makes them durable
+	// too (the WAL is synced up to its end).
+	q.fast, err = sql.Open("sqlite", strings.Replace(dsn, "synchronous(FULL)", "synchronous(NORMAL)", 1))
+	if err != nil {
+		q.db.Close()
+		unlockFile(lock)
+		return nil, fmt.Errorf("agent: open queue: %w", err)
+	}
+	q.fast.SetMaxOpenConns(1)
 	return q, nil
 }
 
@@ -121,7 +166,16 @@ func (q *Queue) init(ctx context.Context) error {
 // Close closes the database and releases the lock. Leases still held are
 // released by the next [OpenQueue].
 func (q *Queue) Close() error {
-	err := q.db.Close()
+	q.stmtMu.Lock()
+	for k, st := range q.stmts {
+		st.Close()
+		delete(q.stmts, k)
+	}
+	q.stmtMu.Unlock()
+	err := q.fast.Close()
+	if dberr := q.db.Close(); err == nil {
+		err = dberr
+	}
 	if uerr := unlockFile(q.lock); err == nil {
 		err = uerr
 	}
@@ -233,16 +287,22 @@ func (q *Queue) Get(ctx context.Context, id int64) (*Item, error) {
 // Claim leases up to limit unleased items in state whose next attempt is
 // due, oldest first, and returns them. Each must then be moved on by a
 // transition, [Queue.Retry], [Queue.Quarantine] or [Queue.Release].
+//
+// A lease is not durable (every open releases them all), so claims commit
+// without an fsync.
 func (q *Queue) Claim(ctx context.Context, state State, limit int) ([]*Item, error) {
 	now := time.Now().UnixNano()
-	rows, err := q.db.QueryContext(ctx, `
+	st, err := q.stmt(ctx, q.fast, `
 		UPDATE items SET lease_owner = ?, leased_at = ?
 		WHERE id IN (
 			SELECT id FROM items
 			WHERE state = ? AND lease_owner = '' AND next_attempt_at <= ?
 			ORDER BY next_attempt_at, id LIMIT ?)
-		RETURNING `+itemColumns,
-		q.owner, now, state, now, limit)
+		RETURNING `+itemColumns)
+	if err != nil {
+		return nil, fmt.Errorf("agent: queue claim: %w", err)
+	}
+	rows, err := st.QueryContext(ctx, q.owner, now, state, now, limit)
 	if err != nil {
 		return nil, fmt.Errorf("agent: queue claim: %w", err)
 	}
@@ -260,4 +320,30 @@ func (q *Queue) Claim(ctx context.Context, state State, limit int) ([]*Item, err
 	}
 	sort.Slice(items, func(i, j int) bool { return items[i].ID < items[j].ID })
 	return items, nil
+}
+
+// NextDue returns when the earliest unleased item in one of states may be
+// claimed, and false when there is none.
+func (q *Queue) NextDue(ctx context.Context, states ...State) (time.Time, bool, error) {
+	if len(states) == 0 {
+		return time.Time{}, false, nil
+	}
+	args := make([]any, len(states))
+	for i, s := range states {
+		args[i] = s
+	}
+	ph := strings.TrimSuffix(strings.Repeat("?, ", len(states)), ", ")
+	st, err := q.stmt(ctx, q.fast, `SELECT MIN(next_attempt_at) FROM items
+		WHERE state IN (`+ph+`) AND lease_owner = ''`)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("agent: queue next due: %w", err)
+	}
+	var next sql.NullInt64
+	if err := st.QueryRowContext(ctx, args...).Scan(&next); err != nil {
+		return time.Time{}, false, fmt.Errorf("agent: queue next due: %w", err)
+	}
+	if !next.Valid {
+		return time.Time{}, false, nil
+	}
+	return time.Unix(0, next.Int64), true, nil
 }

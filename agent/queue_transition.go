@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -12,6 +13,13 @@ import (
 // in one of the from states and leased by this process. set is the SET
 // clause after state and updated_at; release clears the lease.
 func (q *Queue) transition(ctx context.Context, op string, id int64, from []State, to State, release bool, set string, args ...any) error {
+	return q.transitionOn(ctx, q.db, op, id, from, to, release, set, args...)
+}
+
+// transitionOn is transition on one of the queue's pools: q.db commits
+// with an fsync (synchronous=FULL), q.fast without (NORMAL); see
+// agent/doc.go for which transitions may use q.fast.
+func (q *Queue) transitionOn(ctx context.Context, db *sql.DB, op string, id int64, from []State, to State, release bool, set string, args ...any) error {
 	now := time.Now().UnixNano()
 	clause := "state = ?, updated_at = ?"
 	all := []any{to, now}
@@ -27,8 +35,11 @@ func (q *Queue) transition(ctx context.Context, op string, id int64, from []Stat
 	for _, s := range from {
 		all = append(all, s)
 	}
-	res, err := q.db.ExecContext(ctx,
-		`UPDATE items SET `+clause+` WHERE id = ? AND lease_owner = ? AND state IN (`+ph+`)`, all...)
+	st, err := q.stmt(ctx, db, `UPDATE items SET `+clause+` WHERE id = ? AND lease_owner = ? AND state IN (`+ph+`)`)
+	if err != nil {
+		return fmt.Errorf("agent: queue %s %d: %w", op, id, err)
+	}
+	res, err := st.ExecContext(ctx, all...)
 	if err != nil {
 		return fmt.Errorf("agent: queue %s %d: %w", op, id, err)
 	}
@@ -89,9 +100,33 @@ func (q *Queue) MarkSent(ctx context.Context, id int64, receipt []byte) error {
 }
 
 // MarkCommitted moves a claimed sent item to committed and releases it.
+// It commits without an fsync: lost on a power cut, the item is back in
+// sent (durable) and is finished again, which changes nothing.
 func (q *Queue) MarkCommitted(ctx context.Context, id int64) error {
-	return q.transition(ctx, "mark committed", id, []State{StateSent}, StateCommitted, true,
+	return q.transitionOn(ctx, q.fast, "mark committed", id, []State{StateSent}, StateCommitted, true,
 		`spool_path = '', next_attempt_at = 0`)
+}
+
+// MarkProcessed is [Queue.MarkAnonymised] and [Queue.MarkSealed] in one
+// transaction, for a claimed item in state seen or anonymised whose
+// sealed file is already durable at spoolPath: it records res, joins the
+// study, moves the item to sealed, resets its attempts and releases it.
+// It commits with an fsync: the item is uploaded next, and once the relay
+// holds its bytes it must never be sealed again (new bytes, same file id).
+func (q *Queue) MarkProcessed(ctx context.Context, id int64, res *ProcessResult, spoolPath string) error {
+	return q.transition(ctx, "mark processed", id, []State{StateSeen, StateAnonymised}, StateSealed, true,
+		`file_id = ?, study_key = ?, study_joined_at = CASE WHEN study_key = ? THEN study_joined_at ELSE ? END,
+		 size = ?, sha256 = ?, manifest = ?, reason = '', spool_path = ?, attempts = 0, next_attempt_at = 0`,
+		res.FileID, res.StudyUID, res.StudyUID, time.Now().UnixNano(), res.Size, res.SHA256, res.Manifest, spoolPath)
+}
+
+// MarkSentCommitted is [Queue.MarkSent] and [Queue.MarkCommitted] in one
+// transaction (with an fsync), for a claimed sealed item whose source is
+// kept (nothing to dispose of): it records the receipt, moves the item to
+// committed and releases it. Remove the spool file after it.
+func (q *Queue) MarkSentCommitted(ctx context.Context, id int64, receipt []byte) error {
+	return q.transition(ctx, "mark sent and committed", id, []State{StateSealed}, StateCommitted, true,
+		`receipt = ?, reason = '', spool_path = '', next_attempt_at = 0`, receipt)
 }
 
 // Quarantine moves a claimed item that is not final to quarantined with

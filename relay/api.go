@@ -15,39 +15,17 @@ import (
 // principalKey is the request context key of the authenticated Principal.
 type principalKey struct{}
 
-// apiHandler returns the HTTPS API.
+// apiHandler returns the HTTPS API and web UI, every response with the
+// security headers; the routes and their permissions are in
+// session_routes.go.
 func (s *Server) apiHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.handleHealth)
-	mux.Handle("GET /api/v1/projects/{project}/studies", s.authed(s.handleStudies))
-	mux.Handle("GET /api/v1/projects/{project}/studies/{study}/files", s.authed(s.handleFiles))
-	mux.Handle("GET /api/v1/projects/{project}/agents", s.authed(s.handleAgents))
-	mux.Handle("GET /api/v1/files/{file}/manifest", s.authed(s.handleManifest))
-	mux.Handle("GET /api/v1/files/{file}/object", s.authed(s.handleObject))
+	s.registerRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint")
 	})
-	return mux
-}
-
-// authed wraps h with authentication: 401 without valid credentials.
-func (s *Server) authed(h http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.auth.Authenticate(r.Context(), r)
-		if errors.Is(err, ErrUnauthenticated) {
-			s.record(r.Context(), audit.Event{Actor: "anonymous", Action: audit.ActionAccessDenied, IP: r.RemoteAddr,
-				Reason: "missing or invalid bearer token", Object: r.URL.Path})
-			w.Header().Set("WWW-Authenticate", `Bearer realm="dicomgate"`)
-			writeError(w, http.StatusUnauthorized, "unauthenticated", "missing or invalid bearer token")
-			return
-		}
-		if err != nil {
-			s.log.Error().Err(err).Msg("api authentication failed")
-			writeError(w, http.StatusInternalServerError, "internal", "internal error")
-			return
-		}
-		h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
-	})
+	return securityHeaders(mux)
 }
 
 func principalFrom(ctx context.Context) *Principal {

@@ -31,11 +31,11 @@ const auditCheckpointEvery = 5 * time.Minute
 // openAudit opens the audit trail in the metadata database, signing its
 // checkpoints with the relay's key.
 func openAudit(ctx context.Context, db store.MetaDB, key ed25519.PrivateKey, s *Server) (*audit.Log, error) {
-	sq, ok := db.(*store.SQLite)
+	o, ok := db.(store.AuditOpener)
 	if !ok {
 		return nil, fmt.Errorf("relay: audit: database %T has no audit store", db)
 	}
-	st, err := sq.Audit(ctx)
+	st, err := o.OpenAudit(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("relay: audit: %w", err)
 	}
@@ -84,9 +84,9 @@ func OpenAuditTrail(ctx context.Context, cfg Config, logger zerolog.Logger) (*Au
 	if err != nil {
 		return nil, fmt.Errorf("relay: audit: %w", err)
 	}
-	db, err := store.OpenSQLite(ctx, cfg.Database.Path)
+	db, err := OpenDatabase(ctx, cfg.Database)
 	if err != nil {
-		return nil, fmt.Errorf("relay: open database: %w", err)
+		return nil, err
 	}
 	s := &Server{log: logger}
 	lg, err := openAudit(ctx, db, key, s)

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"dicomgate/store"
 )
 
 // ReaderTokenPrefix starts every reader bearer token.
@@ -26,6 +28,12 @@ type Principal struct {
 	Name string
 	// Projects the caller may read; "*" means every project.
 	Projects []string
+	// Grants are the caller's roles per project. A bearer-token reader
+	// holds corelab_reader on each of its Projects.
+	Grants []store.Grant
+
+	// session is set for a caller signed in with an account.
+	session *callerSession
 }
 
 // CanRead reports whether p may read project's files.

@@ -3,9 +3,7 @@ package relay
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"dicomgate/audit"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,22 +20,36 @@ import (
 // same instance is kept under conflicts/ and refused with CodeConflict; the
 // committed object is never overwritten.
 func (s *Server) commit(ctx context.Context, c *checkedOffer, f *os.File) (*transport.Receipt, error) {
-	res, m := c.res, c.manifest
-	holder, err := instanceHolder(ctx, res.db, m.Project, m.StudyInstanceUID, m.SOPInstanceUID, c.offer.ID)
+	res, m, start := c.res, c.manifest, time.Now()
+	holder, err := instanceHolder(ctx, res.db, m.Project, m.StudyInstanceUID, m.SOPInstanceUID)
 	if err != nil {
 		return nil, err
 	}
-	if holder != nil {
-		if holder.PlainSHA256 == m.PlaintextSHA256 {
-			return s.resealedReceipt(c, holder), nil
+	switch {
+	case holder != nil && holder.FileID == c.offer.ID:
+		// Committed concurrently by another stream or relay.
+		if holder.SHA256 != c.sha256 || holder.Size != c.offer.Size {
+			return nil, reject(CodeConflict, "file id already committed with other content")
 		}
+		return decodeReceipt(holder.Receipt)
+	case holder != nil && holder.PlainSHA256 == m.PlaintextSHA256:
+		return s.resealedReceipt(c, holder), nil
+	case holder != nil:
 		return nil, s.storeConflict(ctx, c, f)
 	}
-	if err := putIfDifferent(ctx, res.objects, c.keys.object, f, c.offer.Size, c.sha256); err != nil {
-		return nil, err
+	// No record holds the instance, so none references its object key: an
+	// object there is the leftover of an interrupted commit and is simply
+	// replaced (one PUT, no HEAD). Races between writers are decided by
+	// CommitFile below.
+	if err := res.objects.Put(ctx, c.keys.object, f, c.offer.Size); err != nil {
+		return nil, fmt.Errorf("relay: put object: %w", err)
 	}
-	if err := res.objects.Put(ctx, c.keys.manifest, bytes.NewReader(c.offer.Manifest), int64(len(c.offer.Manifest))); err != nil {
-		return nil, fmt.Errorf("relay: put manifest: %w", err)
+	// The signed manifest lives in the file record (the API serves it from
+	// there); the object next to the sealed file is optional.
+	if s.cfg.Store.ManifestObjects {
+		if err := res.objects.Put(ctx, c.keys.manifest, bytes.NewReader(c.offer.Manifest), int64(len(c.offer.Manifest))); err != nil {
+			return nil, fmt.Errorf("relay: put manifest: %w", err)
+		}
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	rcpt := &transport.Receipt{
@@ -59,6 +71,7 @@ func (s *Server) commit(ctx context.Context, c *checkedOffer, f *os.File) (*tran
 			Int64("size", c.offer.Size).Msg("file committed")
 		s.record(ctx, audit.Event{Actor: c.agent.ID, Action: audit.ActionFileCommitted, Project: m.Project,
 			Study: m.StudyInstanceUID, Object: c.offer.ID, Details: manifestDetails(m)})
+		s.afterCommit(ctx, c, time.Since(start))
 		return rcpt, nil
 	case err == nil && existing.FileID == c.offer.ID:
 		// Committed concurrently by another stream or relay.
@@ -102,15 +115,26 @@ func (c *checkedOffer) record(objectKey string, receipt []byte, at time.Time) st
 	}
 }
 
-// instanceHolder returns the committed file of another file ID that holds
-// the instance in the study, or nil.
-func instanceHolder(ctx context.Context, db store.MetaDB, project, study, sop, fileID string) (*store.FileRecord, error) {
+// instanceHolder returns the committed file that holds the instance, or
+// nil. A MetaDB implementing store.InstanceFinder answers with one indexed
+// lookup; others list the study.
+func instanceHolder(ctx context.Context, db store.MetaDB, project, study, sop string) (*store.FileRecord, error) {
+	if f, ok := db.(store.InstanceFinder); ok {
+		rec, err := f.FindInstance(ctx, project, sop)
+		if errors.Is(err, store.ErrNotExist) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("relay: find instance: %w", err)
+		}
+		return rec, nil
+	}
 	files, err := db.ListFiles(ctx, project, study)
 	if err != nil {
 		return nil, fmt.Errorf("relay: list files: %w", err)
 	}
 	for i := range files {
-		if files[i].InstanceUID == sop && files[i].FileID != fileID {
+		if files[i].InstanceUID == sop {
 			return &files[i], nil
 		}
 	}
@@ -159,44 +183,6 @@ func (s *Server) storeConflict(ctx context.Context, c *checkedOffer, f *os.File)
 	}
 	ev.Msg("conflicting upload kept under conflicts/")
 	return reject(CodeConflict, "a different file is already committed for this instance")
-}
-
-// putIfDifferent stores size bytes of r at key unless an object with the
-// same SHA-256 is already there (left by an interrupted commit of this
-// file). An object there with other bytes is not referenced by any record
-// (the caller checked), so it is replaced.
-func putIfDifferent(ctx context.Context, objects store.ObjectStore, key string, r io.Reader, size int64, sum string) error {
-	info, err := objects.Stat(ctx, key)
-	switch {
-	case errors.Is(err, store.ErrNotExist):
-	case err != nil:
-		return fmt.Errorf("relay: stat object: %w", err)
-	case info.Size == size:
-		same, err := objectHasHash(ctx, objects, key, sum)
-		if err != nil {
-			return err
-		}
-		if same {
-			return nil
-		}
-	}
-	if err := objects.Put(ctx, key, r, size); err != nil {
-		return fmt.Errorf("relay: put object: %w", err)
-	}
-	return nil
-}
-
-func objectHasHash(ctx context.Context, objects store.ObjectStore, key, sum string) (bool, error) {
-	rc, err := objects.Get(ctx, key, 0)
-	if err != nil {
-		return false, fmt.Errorf("relay: get object: %w", err)
-	}
-	defer rc.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, rc); err != nil {
-		return false, fmt.Errorf("relay: read object: %w", err)
-	}
-	return hex.EncodeToString(h.Sum(nil)) == sum, nil
 }
 
 // dropOrphan deletes the objects this upload stored when the record that

@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"dicomgate/store"
+	"dicomgate/transport"
 )
 
 // Defaults of [Config] fields.
@@ -82,6 +83,27 @@ type Config struct {
 	// ShutdownTimeout bounds the graceful shutdown: in-flight uploads and
 	// downloads get this long to finish. Default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+
+	// DisableQUIC serves the upload protocol over TLS/TCP only (for
+	// networks that drop UDP; agents fall back to TCP on their own).
+	// Default false: QUIC and TCP on the same port.
+	DisableQUIC bool `yaml:"disable_quic"`
+
+	// WireGuard runs a userspace WireGuard endpoint (no root, no kernel
+	// module) whose peers are the agents' WireGuard keys; see
+	// [transport.WireGuardSection]. Hostnames must include its address.
+	// Default: none.
+	WireGuard *transport.WireGuardSection `yaml:"wireguard"`
+
+	// ListenMode is where the upload protocol is served: "host" (QUIC and
+	// TCP on Listen), "wireguard" (only inside the tunnel, at Listen's port
+	// on the tunnel address: nothing but WireGuard's UDP port on the host)
+	// or "both". Default "host".
+	ListenMode string `yaml:"listen_mode"`
+
+	// Accounts sets the password, lockout, second-factor and session
+	// rules of user accounts; see [AccountsConfig] for the defaults.
+	Accounts AccountsConfig `yaml:"accounts"`
 }
 
 // StoreConfig selects the object store.
@@ -97,6 +119,12 @@ type StoreConfig struct {
 	// secret_key, region, use_tls, create_bucket, part_size); see
 	// store.S3Config. Required fields: endpoint and bucket.
 	S3 store.S3Config `yaml:"s3"`
+
+	// ManifestObjects also stores each committed file's signed manifest
+	// as an object next to it (<sop instance uid>.manifest), one more PUT
+	// per file. The manifest is always kept in the metadata database,
+	// which the API serves it from. Default false.
+	ManifestObjects bool `yaml:"manifest_objects"`
 }
 
 // FSConfig configures the filesystem object store.
@@ -105,13 +133,22 @@ type FSConfig struct {
 	Dir string `yaml:"dir"`
 }
 
-// DatabaseConfig selects the metadata database.
+// DatabaseConfig selects the metadata database, which also holds the
+// audit trail.
 type DatabaseConfig struct {
-	// Type is "sqlite" (PostgreSQL comes later). Default "sqlite".
+	// Type is "sqlite" (one file, one host) or "postgres" (shared by
+	// several relays). Default "sqlite".
 	Type string `yaml:"type"`
 
-	// Path is the SQLite file. Default data_dir/meta.db.
+	// Path is the SQLite file. Default data_dir/meta.db. Unused for
+	// postgres.
 	Path string `yaml:"path"`
+
+	// DSN is the PostgreSQL connection string, a URL
+	// ("postgres://user:password@host:5432/dicomgate?sslmode=verify-full")
+	// or libpq key=value pairs. It holds a password, so it never prints.
+	// Required for postgres; unused for sqlite.
+	DSN store.Secret `yaml:"dsn"`
 }
 
 // ProjectConfig is one project (trial) the relay accepts files for.
@@ -234,6 +271,7 @@ func (c *Config) SetDefaults() {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
 	}
+	c.Accounts.setDefaults()
 }
 
 // ResolvePaths makes DataDir absolute against base and fills the paths that
@@ -248,6 +286,9 @@ func (c *Config) ResolvePaths(base string) {
 	c.DataDir = abs(c.DataDir)
 	c.Store.FS.Dir = abs(c.Store.FS.Dir)
 	c.Database.Path = abs(c.Database.Path)
+	if c.WireGuard != nil {
+		c.WireGuard.PrivateKeyFile = abs(c.WireGuard.PrivateKeyFile)
+	}
 	if c.Store.FS.Dir == "" && c.DataDir != "" {
 		c.Store.FS.Dir = filepath.Join(c.DataDir, "objects")
 	}
@@ -278,4 +319,24 @@ func (p *ProjectConfig) approves(policyHash string) bool {
 		}
 	}
 	return false
+}
+
+// wireGuard returns the tunnel to serve in (nil for "host") and whether the
+// relay serves inside it only.
+func (c *Config) wireGuard() (*transport.WireGuardConfig, bool, error) {
+	switch c.ListenMode {
+	case "", "host":
+		return nil, false, nil
+	case "wireguard", "both":
+	default:
+		return nil, false, fmt.Errorf("relay: listen_mode: %q is not host, wireguard or both", c.ListenMode)
+	}
+	if c.WireGuard == nil {
+		return nil, false, fmt.Errorf("relay: listen_mode %s needs a wireguard section", c.ListenMode)
+	}
+	wg, err := c.WireGuard.Config()
+	if err != nil {
+		return nil, false, fmt.Errorf("relay: %w", err)
+	}
+	return wg, c.ListenMode == "wireguard", nil
 }

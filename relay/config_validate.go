@@ -42,8 +42,12 @@ func (c *Config) Validate() error {
 		if c.Database.Path == "" {
 			add("database.path: required")
 		}
+	case "postgres":
+		if c.Database.DSN == "" {
+			add("database.dsn: required for postgres")
+		}
 	default:
-		add("database.type: %q is not sqlite", c.Database.Type)
+		add("database.type: %q is not sqlite or postgres", c.Database.Type)
 	}
 	if len(c.Projects) == 0 {
 		add("projects: at least one project is required")

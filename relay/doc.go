@@ -29,11 +29,16 @@
 // checks project, site and agent against the enrolment, the policy hash
 // against the project's approved hashes, and the offered size and SHA-256
 // against the manifest. It stages the bytes under data_dir/staging (fsynced,
-// so a cut upload resumes), verifies length and hash, and commits the sealed
-// object and its manifest under keys made only of pseudonymous identifiers:
+// so a cut upload resumes), hashing while it stages, verifies length and
+// hash, and commits the sealed object under a key made only of
+// pseudonymous identifiers, with one PUT:
 //
 //	projects/<project>/studies/<study uid>/series/<series uid>/<sop instance uid>.dgseal
 //	projects/<project>/studies/<study uid>/series/<series uid>/<sop instance uid>.manifest
+//
+// The signed manifest is kept in the file record of the metadata database
+// (the API serves it from there); the .manifest object is written only
+// with store.manifest_objects: true.
 //
 // A re-sent file is answered with its stored receipt. A different file for
 // an instance UID already committed is a conflict: it is kept under

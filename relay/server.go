@@ -43,6 +43,11 @@ type Server struct {
 
 	ready chan struct{}
 
+	mon *monitor // metrics and FHIR writer (metrics.go)
+
+	// now is the clock of accounts and sessions (tests: WithClock).
+	now func() time.Time
+
 	mu sync.Mutex
 	// +checklocks:mu
 	res *resources
@@ -62,6 +67,7 @@ type resources struct {
 	objects    store.ObjectStore
 	db         store.MetaDB
 	audit      *audit.Log
+	accounts   store.AccountStore
 	stagingDir string
 }
 
@@ -88,11 +94,16 @@ func New(cfg Config, logger zerolog.Logger, opts ...Option) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if errs := cfg.Accounts.validate(); len(errs) > 0 {
+		return nil, &ConfigError{Problems: errs}
+	}
 	s := &Server{
 		cfg:    cfg,
 		log:    logger,
 		stages: stageLocks{m: map[string]*stageLock{}},
 		ready:  make(chan struct{}),
+		mon:    newMonitor(cfg.Projects),
+		now:    time.Now,
 	}
 	for _, o := range opts {
 		o(s)
@@ -147,19 +158,22 @@ func (s *Server) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(cfg.Database.Path), 0o700); err != nil {
-		return fmt.Errorf("relay: database dir: %w", err)
-	}
-	db, err := store.OpenSQLite(ctx, cfg.Database.Path)
+	db, err := OpenDatabase(ctx, cfg.Database)
 	if err != nil {
-		return fmt.Errorf("relay: open database: %w", err)
+		return err
 	}
 	lg, err := openAudit(ctx, db, key, s)
 	if err != nil {
 		db.Close()
 		return err
 	}
+	accounts, err := openAccounts(ctx, db)
+	if err != nil {
+		db.Close()
+		return err
+	}
 	s.res = &resources{
+		accounts:   accounts,
 		ca:         ca,
 		signKey:    key,
 		serverCert: cert,
@@ -169,6 +183,28 @@ func (s *Server) Open(ctx context.Context) error {
 		stagingDir: staging,
 	}
 	return nil
+}
+
+// OpenDatabase opens the metadata database cfg selects (creating the
+// SQLite file and its folder if needed) and brings its schema up to date.
+func OpenDatabase(ctx context.Context, cfg DatabaseConfig) (store.MetaDB, error) {
+	switch cfg.Type {
+	case "postgres":
+		db, err := store.OpenPostgres(ctx, string(cfg.DSN))
+		if err != nil {
+			return nil, fmt.Errorf("relay: open database: %w", err)
+		}
+		return db, nil
+	default:
+		if err := os.MkdirAll(filepath.Dir(cfg.Path), 0o700); err != nil {
+			return nil, fmt.Errorf("relay: database dir: %w", err)
+		}
+		db, err := store.OpenSQLite(ctx, cfg.Path)
+		if err != nil {
+			return nil, fmt.Errorf("relay: open database: %w", err)
+		}
+		return db, nil
+	}
 }
 
 func openObjectStore(ctx context.Context, cfg StoreConfig) (store.ObjectStore, error) {
@@ -245,13 +281,20 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 
 	// The transport server is stopped gracefully below, not by ctx.
+	wg, wgOnly, err := s.cfg.wireGuard()
+	if err != nil {
+		return err
+	}
 	up, err := transport.Listen(context.WithoutCancel(ctx), transport.ServerConfig{
-		Addr:        s.cfg.Listen,
-		Certificate: res.serverCert,
-		ClientCAs:   res.ca.Pool(),
-		Authorize:   s.authorize,
-		Handler:     handler{s},
-		Logger:      s.log,
+		Addr:          s.cfg.Listen,
+		Certificate:   res.serverCert,
+		ClientCAs:     res.ca.Pool(),
+		Authorize:     s.authorize,
+		Handler:       handler{s},
+		Logger:        s.log,
+		DisableQUIC:   s.cfg.DisableQUIC,
+		WireGuard:     wg,
+		WireGuardOnly: wgOnly,
 	})
 	if err != nil {
 		return fmt.Errorf("relay: listen: %w", err)
@@ -262,7 +305,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("relay: api listen: %w", err)
 	}
 	api := &http.Server{
-		Handler:           s.apiHandler(),
+		Handler:           s.monitored(s.apiHandler()),
 		ReadHeaderTimeout: readHeaderTimeout,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 		ErrorLog:          log.New(debugWriter{s.log}, "", 0),
@@ -309,6 +352,7 @@ wait:
 	if err := up.Close(sctx); err != nil {
 		s.log.Warn().Err(err).Msg("transport shutdown cut short")
 	}
+	s.mon.fhir.wait()
 	s.log.Info().Msg("relay stopped")
 	return runErr
 }

@@ -81,9 +81,10 @@ func stagedSize(path string, size int64) (int64, error) {
 	return min(fi.Size(), size), nil
 }
 
-// stage copies r to f from offset on, reporting progress to the test hook.
-// It returns the bytes written.
-func (s *Server) stage(f *os.File, fileID string, offset int64, r io.Reader) (int64, error) {
+// stage copies r to f from offset on, and to h (a hash: it never fails)
+// once written, reporting progress to the test hook. It returns the bytes
+// written.
+func (s *Server) stage(f *os.File, fileID string, offset int64, r io.Reader, h io.Writer) (int64, error) {
 	buf := make([]byte, stagingBufSize)
 	var n int64
 	for {
@@ -92,6 +93,7 @@ func (s *Server) stage(f *os.File, fileID string, offset int64, r io.Reader) (in
 			if _, err := f.WriteAt(buf[:m], offset+n); err != nil {
 				return n, err
 			}
+			h.Write(buf[:m])
 			n += int64(m)
 			if s.onStaged != nil {
 				s.onStaged(fileID, offset+n)

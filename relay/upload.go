@@ -56,7 +56,7 @@ func (s *Server) checkOffer(ctx context.Context, peer transport.Peer, offer *tra
 	if proj == nil {
 		return nil, reject(transport.CodeForbidden, "project not served by this relay")
 	}
-	if !proj.approves(m.PolicyHash) {
+	if !s.policyAccepted(ctx, proj, m.PolicyHash) {
 		return nil, reject(CodePolicyNotApproved, "policy hash not approved for the project")
 	}
 	if m.FileID != offer.ID {
@@ -95,6 +95,7 @@ func (s *Server) committedReceipt(ctx context.Context, c *checkedOffer) (*transp
 // Begin implements transport.Handler.
 func (h handler) Begin(ctx context.Context, peer transport.Peer, offer *transport.Offer) (int64, *transport.Receipt, error) {
 	s := h.s
+	s.mon.agentSeen(peer.AgentID)
 	c, err := s.checkOffer(ctx, peer, offer)
 	if err != nil {
 		s.logRefusal(peer, offer, err)
@@ -121,6 +122,7 @@ func (h handler) Begin(ctx context.Context, peer transport.Peer, offer *transpor
 // commits.
 func (h handler) Write(ctx context.Context, peer transport.Peer, offer *transport.Offer, offset int64, r io.Reader) (*transport.Receipt, error) {
 	s := h.s
+	defer s.mon.uploading(peer.AgentID)()
 	c, err := s.checkOffer(ctx, peer, offer)
 	if err != nil {
 		s.logRefusal(peer, offer, err)
@@ -153,22 +155,22 @@ func (h handler) Write(ctx context.Context, peer transport.Peer, offer *transpor
 	if err := f.Truncate(offset); err != nil {
 		return nil, fmt.Errorf("relay: staging file: %w", err)
 	}
-	_, copyErr := s.stage(f, offer.ID, offset, r)
+	// Hash while staging: the bytes already staged by an earlier stream
+	// first, then those of this one as they are written.
+	hs := sha256.New()
+	if offset > 0 {
+		if _, err := io.Copy(hs, io.NewSectionReader(f, 0, offset)); err != nil {
+			return nil, fmt.Errorf("relay: staging file: %w", err)
+		}
+	}
+	n, copyErr := s.stage(f, offer.ID, offset, r, hs)
 	if err := f.Sync(); err != nil {
 		return nil, fmt.Errorf("relay: staging file sync: %w", err)
 	}
 	if copyErr != nil {
 		return nil, fmt.Errorf("relay: staging: %w", copyErr)
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("relay: staging file: %w", err)
-	}
-	hs := sha256.New()
-	size, err := io.Copy(hs, f)
-	if err != nil {
-		return nil, fmt.Errorf("relay: staging file: %w", err)
-	}
-	if size != offer.Size || [32]byte(hs.Sum(nil)) != offer.SHA256 {
+	if offset+n != offer.Size || [32]byte(hs.Sum(nil)) != offer.SHA256 {
 		f.Close()
 		os.Remove(path)
 		rej := reject(transport.CodeHashMismatch, "content does not match the offer and manifest")
@@ -197,6 +199,7 @@ func (s *Server) logRefusal(peer transport.Peer, offer *transport.Offer, err err
 	var rej *transport.RejectedError
 	if errors.As(err, &rej) {
 		s.log.Info().Str("agent_id", peer.AgentID).Str("file_id", offer.ID).Str("code", rej.Code).Msg("upload refused")
+		s.mon.refused(rej.Code)
 		action := audit.ActionFileRejected
 		if rej.Code == CodeConflict {
 			action = audit.ActionConflict

@@ -72,3 +72,14 @@ type MetaDB interface {
 	// Close releases the database.
 	Close() error
 }
+
+// InstanceFinder is an optional [MetaDB] extension: a MetaDB that can look
+// up the holder of one instance directly (an indexed lookup) implements
+// it. Callers fall back to [MetaDB.ListFiles] when it does not.
+type InstanceFinder interface {
+	// FindInstance returns the committed file that holds (project,
+	// instanceUID), in whatever study, or an error wrapping [ErrNotExist].
+	FindInstance(ctx context.Context, project, instanceUID string) (*FileRecord, error)
+}
+
+var _ InstanceFinder = (*SQLite)(nil)

@@ -81,6 +81,18 @@ func (s *SQLite) GetFile(ctx context.Context, fileID string) (*FileRecord, error
 	return rec, nil
 }
 
+// FindInstance returns the committed file that holds instanceUID in
+// project, or [ErrNotExist]. It is one lookup on the (project,
+// instance_uid) unique index (the files table's UNIQUE constraint, so no
+// index of its own is needed), whatever the size of the study.
+func (s *SQLite) FindInstance(ctx context.Context, project, instanceUID string) (*FileRecord, error) {
+	rec, err := s.queryFile(ctx, `WHERE project = ? AND instance_uid = ?`, project, instanceUID)
+	if err != nil {
+		return nil, fmt.Errorf("store: find instance: %w", err)
+	}
+	return rec, nil
+}
+
 // queryFile returns the one file matching where, or ErrNotExist.
 func (s *SQLite) queryFile(ctx context.Context, where string, args ...any) (*FileRecord, error) {
 	row := s.db.QueryRowContext(ctx, `SELECT `+fileColumns+` FROM files `+where, args...)

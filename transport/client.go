@@ -63,6 +63,11 @@ type ClientConfig struct {
 	// MaxIdleTCP is how many idle TCP connections are kept for reuse.
 	// Default 8.
 	MaxIdleTCP int `yaml:"max_idle_tcp"`
+	// WireGuard, when set, brings up a userspace WireGuard tunnel to the
+	// relay and runs QUIC (or the TCP fallback) inside it; Addr is then the
+	// relay's ip:port inside the tunnel. The tunnel lives as long as the
+	// Conn. Default nil: no tunnel.
+	WireGuard *WireGuardConfig `yaml:"wireguard"`
 	// Logger receives connection-level events. Zero value: silent.
 	Logger zerolog.Logger `yaml:"-"`
 }
@@ -76,6 +81,7 @@ type Conn struct {
 	tlsConf *tls.Config
 	proto   Protocol
 	qc      *quic.Conn
+	wg      *clientTunnel // nil without WireGuard
 
 	mu sync.Mutex
 	// +checklocks:mu
@@ -100,6 +106,15 @@ func Dial(ctx context.Context, cfg ClientConfig) (*Conn, error) {
 		cfg.MaxIdleTCP = defaultMaxIdleTCP
 	}
 	c := &Conn{cfg: cfg, log: cfg.Logger, tlsConf: tlsConf}
+	if err := c.openTunnel(); err != nil {
+		return nil, err
+	}
+	connected := false
+	defer func() {
+		if !connected {
+			c.closeTunnel()
+		}
+	}()
 	var quicErr error
 	switch cfg.Mode {
 	case ModeAuto, "", ModeQUIC:
@@ -109,7 +124,7 @@ func Dial(ctx context.Context, cfg ClientConfig) (*Conn, error) {
 			qctx, cancel = context.WithTimeout(ctx, cfg.QUICTimeout)
 			defer cancel()
 		}
-		c.qc, quicErr = quic.DialAddr(qctx, cfg.Addr, tlsConf, &quic.Config{
+		c.qc, quicErr = c.dialQUIC(qctx, tlsConf, &quic.Config{
 			HandshakeIdleTimeout:  cfg.QUICTimeout,
 			KeepAlivePeriod:       keepAlivePeriod,
 			MaxIncomingStreams:    -1,
@@ -121,6 +136,7 @@ func Dial(ctx context.Context, cfg ClientConfig) (*Conn, error) {
 		if quicErr == nil {
 			c.proto = ProtocolQUIC
 			c.log.Debug().Str("proto", string(ProtocolQUIC)).Msg("connected to relay")
+			connected = true
 			return c, nil
 		}
 		quicErr = fmt.Errorf("transport: dial quic: %w", quicErr)
@@ -139,6 +155,7 @@ func Dial(ctx context.Context, cfg ClientConfig) (*Conn, error) {
 	}
 	c.putTCP(tc)
 	c.log.Debug().Str("proto", string(ProtocolTCP)).Msg("connected to relay")
+	connected = true
 	return c, nil
 }
 
@@ -182,10 +199,12 @@ func (c *Conn) Close() error {
 	for _, t := range idle {
 		t.conn.Close()
 	}
+	var err error
 	if c.qc != nil {
-		return c.qc.CloseWithError(0, "client closing")
+		err = c.qc.CloseWithError(0, "client closing")
 	}
-	return nil
+	c.closeTunnel()
+	return err
 }
 
 // errClosed is returned by operations on a closed Conn.

@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 )
 
 // tcpConn is one pooled TLS-over-TCP connection.
@@ -20,12 +19,11 @@ type tcpConn struct {
 // relay accepted our certificate (a TLS 1.3 client finishes its handshake
 // before the server has checked the client certificate).
 func (c *Conn) dialTCP(ctx context.Context) (*tcpConn, error) {
-	d := tls.Dialer{NetDialer: &net.Dialer{}, Config: c.tlsConf}
-	nc, err := d.DialContext(ctx, "tcp", c.cfg.Addr)
+	nc, err := c.dialTLS(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("transport: dial tcp: %w", err)
 	}
-	t := &tcpConn{conn: nc.(*tls.Conn)}
+	t := &tcpConn{conn: nc}
 	t.br = bufio.NewReaderSize(t.conn, 16<<10)
 	t.bw = bufio.NewWriterSize(t.conn, 64<<10)
 	stop := context.AfterFunc(ctx, func() { t.conn.Close() })

@@ -26,6 +26,16 @@
 // offset the relay already holds. A permanent refusal is a [*RejectedError];
 // every other error is worth retrying after [Backoff.Next].
 //
+// # WireGuard
+//
+// With [ServerConfig.WireGuard] and [ClientConfig.WireGuard] the same QUIC
+// (or TCP) connection runs inside a userspace WireGuard tunnel ([Tunnel]:
+// wireguard-go over a gVisor network stack, no root, no kernel module). The
+// tunnel addresses exist only inside the process; on the host there is only
+// the WireGuard UDP socket. [ServerConfig.WireGuardOnly] serves inside the
+// tunnel only. A peer whose key is not configured (or added with
+// [Tunnel.AddPeer]) gets no answer at all. Keys: [GenerateWireGuardKey].
+//
 // # Enrolment
 //
 // The relay mints a token with [NewEnrolmentToken] and stores only the hash of

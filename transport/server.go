@@ -50,6 +50,14 @@ type ServerConfig struct {
 	DisableQUIC bool `yaml:"disable_quic"`
 	// DisableTCP serves QUIC only. Default false.
 	DisableTCP bool `yaml:"disable_tcp"`
+	// WireGuard, when set, also serves QUIC and TCP inside a userspace
+	// WireGuard tunnel, on the tunnel address at the port of Addr
+	// (DefaultTunnelPort when that is 0). Default nil: no tunnel.
+	WireGuard *WireGuardConfig `yaml:"wireguard"`
+	// WireGuardOnly serves inside the tunnel only: nothing listens on Addr
+	// (only the WireGuard UDP socket is on the host network). Requires
+	// WireGuard. Default false.
+	WireGuardOnly bool `yaml:"wireguard_only"`
 	// Logger receives connection-level events (no PHI). Zero value: silent.
 	Logger zerolog.Logger `yaml:"-"`
 }
@@ -65,6 +73,9 @@ func (cfg *ServerConfig) validate() error {
 	}
 	if cfg.ClientCAs == nil {
 		errs = append(errs, errors.New("transport: server config: client cas are required"))
+	}
+	if cfg.WireGuardOnly && cfg.WireGuard == nil {
+		errs = append(errs, errors.New("transport: server config: wireguard_only without wireguard"))
 	}
 	if cfg.DisableQUIC && cfg.DisableTCP {
 		errs = append(errs, errors.New("transport: server config: both quic and tcp disabled"))
@@ -92,6 +103,7 @@ type Server struct {
 	qln  *quic.Listener
 	tcp  net.Listener
 	addr net.Addr
+	wg   *wireGuardServer // nil without WireGuard
 
 	stopAccept context.CancelFunc // stops accepting connections and streams
 	stopWork   context.CancelFunc // cancels in-flight handlers
@@ -123,7 +135,7 @@ func Listen(ctx context.Context, cfg ServerConfig) (*Server, error) {
 		tcpConns:  map[net.Conn]bool{},
 	}
 	var err error
-	s.udp, s.tcp, err = bindPair(cfg.Addr, !cfg.DisableQUIC, !cfg.DisableTCP)
+	s.udp, s.tcp, err = s.listenSockets(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -140,12 +152,14 @@ func Listen(ctx context.Context, cfg ServerConfig) (*Server, error) {
 			MaxIncomingStreams:    cfg.MaxIncomingStreams,
 			MaxIncomingUniStreams: -1,
 			Allow0RTT:             false,
+			InitialPacketSize:     s.quicPacketSize(),
 		})
 		if err != nil {
 			s.udp.Close()
 			if s.tcp != nil {
 				s.tcp.Close()
 			}
+			s.closeWireGuard(ctx)
 			return nil, fmt.Errorf("transport: quic listen: %w", err)
 		}
 	}
@@ -217,6 +231,9 @@ func (s *Server) Close(ctx context.Context) error {
 		s.udp.Close()
 	}
 	s.loops.Wait()
+	if werr := s.closeWireGuard(ctx); err == nil {
+		err = werr
+	}
 	s.log.Info().Msg("transport closed")
 	return err
 }

@@ -30,6 +30,7 @@ func newRootCommand() *cobra.Command {
 		newAnonymizeCommand(&g),
 		newPolicyCommand(&g),
 		newKeygenCommand(),
+		newWGCommand(),
 		newRelayCommand(&g),
 		newTokenCommand(&g),
 		newFetchCommand(&g),
@@ -37,6 +38,9 @@ func newRootCommand() *cobra.Command {
 		newAgentCommand(&g),
 		newSendCommand(&g),
 		newAuditCommand(&g),
+		newUserCommand(&g),
+		newBackupCommand(&g),
+		newRestoreCommand(&g),
 		newVersionCommand(),
 	)
 	return root

@@ -25,6 +25,7 @@ func RunMetaDB(t *testing.T, newDB func(t *testing.T) store.MetaDB) {
 		{"CommitConflict", testCommitConflict},
 		{"CommitInvalid", testCommitInvalid},
 		{"CommitConcurrent", testCommitConcurrent},
+		{"FindInstance", testFindInstance},
 		{"Studies", testStudies},
 		{"Tokens", testTokens},
 		{"TokenConcurrentRedeem", testTokenConcurrentRedeem},
@@ -439,5 +440,29 @@ func testDownloads(t *testing.T, db store.MetaDB) {
 	}
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("ListDownloads = %+v, %v\nwant           %+v", got, err, want)
+	}
+}
+
+// testFindInstance checks the optional store.InstanceFinder; a MetaDB
+// without it skips.
+func testFindInstance(t *testing.T, db store.MetaDB) {
+	f, ok := db.(store.InstanceFinder)
+	if !ok {
+		t.Skip("MetaDB does not implement store.InstanceFinder")
+	}
+	ctx := t.Context()
+	if _, err := f.FindInstance(ctx, "trial-a", "2.25.1001"); !errors.Is(err, store.ErrNotExist) {
+		t.Fatalf("FindInstance on an empty db: err = %v, want ErrNotExist", err)
+	}
+	a, b := file(1, "1.2.3", "1.2.3.1", "CT"), file(2, "1.2.4", "1.2.4.1", "MR")
+	commit(t, db, a)
+	commit(t, db, b)
+	got, err := f.FindInstance(ctx, "trial-a", b.InstanceUID)
+	if err != nil {
+		t.Fatalf("FindInstance: %v", err)
+	}
+	sameFile(t, got, b)
+	if _, err := f.FindInstance(ctx, "trial-b", a.InstanceUID); !errors.Is(err, store.ErrNotExist) {
+		t.Fatalf("FindInstance in another project: err = %v, want ErrNotExist", err)
 	}
 }
