@@ -7,7 +7,7 @@ CORPUS ?= $(SHARED)/corpus
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GOTEST_FLAGS ?= -count=1 -timeout 30m
 
-.PHONY: help build test test-go deps demo bench lint conformance fuzz clean generate
+.PHONY: help build test test-go deps demo bench lint conformance fuzz chaos clean generate
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -39,6 +39,9 @@ conformance: build ## run the product against the independent kit in ../shared/c
 
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	scripts/fuzz.sh $${FUZZTIME:-30s}
+
+chaos: deps ## reliability suites with full counts (100 kills, 1,000 files); rewrites RELIABILITY.md
+	scripts/reliability.sh
 
 generate: ## regenerate the PS3.15 tables from ../shared (go generate)
 	$(GO) generate ./anonymize

@@ -224,7 +224,7 @@ func (f *file) dummy(e *element, path string, depth int) (*element, error) {
 		}
 		return withString(e, v), nil
 	case tagEncapsulatedDocument:
-		return &element{tag: e.tag, vr: e.vr, value: dummyPDF}, nil
+		return f.encapsulatedDocument(e), nil
 	}
 	switch e.vr {
 	case "SQ":
@@ -338,9 +338,9 @@ func (f *file) clean(e *element, path string, depth int) (*element, error) {
 			return withString(e, dummyText), nil
 		}
 		if f.scrub == nil {
-			f.scrub = newScrubber(f.top)
+			f.scrub = f.newScrubber()
 		}
-		return withString(e, f.scrub.clean(string(e.value))), nil
+		return withString(e, f.scrub.cleanText(string(e.value))), nil
 	case "CS", "DS", "IS", "AS", "US", "SS", "UL", "SL", "FL", "FD", "AT", "SV", "UV":
 		return e, nil
 	}
@@ -485,7 +485,7 @@ func (f *file) stamp(out *dataset) {
 	}
 	out.set(&element{tag: tagDeidentMethod, vr: "LO", value: []byte(method)})
 	seq := &element{tag: tagDeidentMethodCodeSeq, vr: "SQ"}
-	for _, c := range f.a.codes {
+	for _, c := range f.methodCodes() {
 		seq.items = append(seq.items, &dataset{elems: []*element{
 			{tag: tagCodeValue, vr: "SH", value: []byte(c.value)},
 			{tag: tagCodingSchemeDesignator, vr: "SH", value: []byte("DCM")},
@@ -501,4 +501,5 @@ func (f *file) stamp(out *dataset) {
 		lt = "MODIFIED"
 	}
 	out.set(&element{tag: tagLongitudinalModified, vr: "CS", value: []byte(lt)})
+	f.stampPixels(out)
 }

@@ -67,6 +67,7 @@ type Anonymizer struct {
 	rec   Recorder
 	trace func(Trace)
 	codes []methodCode
+	text  *textPatterns
 }
 
 // New checks the profile and returns an Anonymizer.
@@ -88,16 +89,28 @@ func New(p *Profile, opts ...Option) (*Anonymizer, error) {
 			return nil, fmt.Errorf("anonymize: rule %d: lookup action without a table", i)
 		}
 	}
+	for i := range p.PixelRules {
+		if err := p.PixelRules[i].check(); err != nil {
+			return nil, fmt.Errorf("anonymize: %w", err)
+		}
+	}
+	switch p.JPEGBaseline {
+	case "", JPEGQuarantine, JPEGBlankBlocks:
+	default:
+		return nil, errors.New("anonymize: unknown baseline JPEG action")
+	}
 	a := &Anonymizer{p: p, ps: pseudonyms{secret: p.Secret, maxDays: p.MaxDateShiftDays}}
 	for _, o := range opts {
 		o(a)
 	}
 	a.codes = methodCodes(p.Options)
+	a.text = newTextPatterns()
 	return a, nil
 }
 
 // Anonymize reads one DICOM file from r and writes its de-identified form to
-// w. Pixel data is streamed through without being decoded or held in memory.
+// w. Pixel data is streamed through without being decoded or held in memory,
+// except that a matching pixel rule cleans it one frame at a time.
 //
 // On error nothing written to w may be used: the caller writes to a
 // temporary file and discards it. Every error wraps one of the sentinels
@@ -130,6 +143,11 @@ func (a *Anonymizer) Anonymize(ctx context.Context, r io.Reader, w io.Writer) (*
 	f := a.newFile(ds, syn)
 	if err := f.admit(pix != nil); err != nil {
 		return nil, err
+	}
+	if f.pix != nil {
+		if err := f.planPixels(pix); err != nil {
+			return nil, err
+		}
 	}
 	out, err := f.processTop(ds)
 	if err != nil {
@@ -173,7 +191,7 @@ func (a *Anonymizer) Anonymize(ctx context.Context, r io.Reader, w io.Writer) (*
 			return nil, err
 		}
 		start := wr.n
-		if err := p.copyPixels(wr, pix); err != nil {
+		if err := f.writePixels(p, wr, pix); err != nil {
 			return nil, err
 		}
 		f.report.PixelBytes = wr.n - start

@@ -27,6 +27,7 @@ type file struct {
 	shift     int // days dates move back, per patient
 	timeShift int // minutes times of day move, per patient
 	scrub     *scrubber
+	pix       *pixelPlan // set when a pixel rule cleans the pixel data
 }
 
 func (a *Anonymizer) newFile(top *dataset, syn syntax) *file {
@@ -70,10 +71,7 @@ func (f *file) admit(hasPixels bool) error {
 	if hasAccept {
 		return quarantine(ErrRejected, "no accept filter matched")
 	}
-	if hasPixels && p.BurnedIn != BurnedInAllow && strings.EqualFold(f.top.str(tagBurnedInAnnotation), "YES") {
-		return quarantine(ErrBurnedIn, "BurnedInAnnotation is YES and the policy has no pixel cleaning for it")
-	}
-	return nil
+	return f.admitPixels(hasPixels)
 }
 
 // holds reports whether every condition holds on the original top level.
@@ -90,11 +88,11 @@ func (f *file) holds(conds []Condition) bool {
 				return false
 			}
 		case OpEquals:
-			if e == nil || !anyValue(e, func(v string) bool { return v == c.Value }) {
+			if e == nil || !f.anyValue(e, func(v string) bool { return v == c.Value }) {
 				return false
 			}
 		case OpIn:
-			if e == nil || !anyValue(e, func(v string) bool {
+			if e == nil || !f.anyValue(e, func(v string) bool {
 				for _, w := range c.Values {
 					if v == w {
 						return true
@@ -105,7 +103,7 @@ func (f *file) holds(conds []Condition) bool {
 				return false
 			}
 		case OpMatches:
-			if e == nil || c.Regex == nil || !(c.Regex.MatchString(e.str()) || anyValue(e, c.Regex.MatchString)) {
+			if e == nil || c.Regex == nil || !(c.Regex.MatchString(e.str()) || f.anyValue(e, c.Regex.MatchString)) {
 				return false
 			}
 		default:

@@ -192,4 +192,18 @@ type Profile struct {
 	MaxDateShiftDays int
 	// PatientIDPrefix prefixes hashed patient IDs. Default: "ANON-".
 	PatientIDPrefix string
+	// PixelRules blank regions of the pixel data (Clean Pixel Data). The
+	// first rule whose conditions hold applies. Default: none.
+	PixelRules []PixelRule
+	// RiskyModalities and RiskySOPClasses name files that may carry
+	// burned-in text whatever they declare: without a matching pixel
+	// rule they are quarantined. Default: none.
+	RiskyModalities []string
+	RiskySOPClasses []string
+	// JPEGBaseline is what a pixel rule does to baseline JPEG pixel data.
+	// Default: JPEGQuarantine.
+	JPEGBaseline JPEGAction
+	// KeepEncapsulatedDocuments keeps encapsulated documents (PDF, CDA)
+	// unchanged. Default: false (the document is replaced by an empty one).
+	KeepEncapsulatedDocuments bool
 }

@@ -28,9 +28,13 @@ type Report struct {
 	// Tags counts actions per attribute, keyed "(gggg,eeee)" (private ones as
 	// "(gggg,{creator}ee)"), sorted by tag.
 	Tags []TagActions `json:"tags"`
-	// PixelBytes is the size of the pixel data element (header, value and
-	// fragment items) streamed through unchanged.
+	// PixelBytes is the size of the pixel data element as written (header,
+	// value and fragment items): streamed through unchanged unless PixelRule
+	// is set.
 	PixelBytes int64 `json:"pixel_bytes"`
+	// PixelRule names the pixel rule whose regions were blanked (Clean
+	// Pixel Data); empty when the pixels passed through unchanged.
+	PixelRule string `json:"pixel_rule,omitempty"`
 }
 
 // TagActions is the count of each action applied to one attribute.

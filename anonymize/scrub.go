@@ -2,15 +2,17 @@ package anonymize
 
 import (
 	"bytes"
-	"sort"
-	"strings"
+	"regexp"
 )
 
 // scrubber removes the identifying values of a file from free text kept
 // under a Clean option. It works on bytes, so values in any character set
 // are matched (ASCII letters case-insensitively).
 type scrubber struct {
-	words [][]byte // lower-cased, longest first
+	words [][]byte         // lower-cased, longest first; matched anywhere
+	names [][]byte         // name components, lower-cased; matched as words
+	loose []*regexp.Regexp // identifiers with separators inside
+	pats  *textPatterns    // generic patterns (phones, e-mail, dates...)
 }
 
 // scrubSources are the attributes whose values are searched for in free text.
@@ -23,42 +25,9 @@ func scrubSources() []Tag {
 	}
 }
 
-func newScrubber(top *dataset) *scrubber {
-	seen := map[string]bool{}
-	s := &scrubber{}
-	add := func(w string) {
-		w = strings.TrimSpace(w)
-		lw := string(asciiLower([]byte(w)))
-		if len(w) < 3 || seen[lw] {
-			return
-		}
-		seen[lw] = true
-		s.words = append(s.words, []byte(lw))
-	}
-	for _, t := range scrubSources() {
-		e := top.find(t)
-		if e == nil || !isStringVR(e.vr) {
-			continue
-		}
-		for _, v := range e.strs() {
-			add(v)
-			add(strings.ReplaceAll(v, "^", " "))
-			for _, part := range strings.FieldsFunc(v, func(r rune) bool { return r == '^' || r == '=' || r == ' ' || r == ',' }) {
-				add(part)
-			}
-			if e.vr == "DA" && len(v) == 8 {
-				add(v[:4] + "-" + v[4:6] + "-" + v[6:8])
-				add(v[6:8] + "/" + v[4:6] + "/" + v[:4])
-				add(v[4:6] + "/" + v[6:8] + "/" + v[:4])
-				add(v[6:8] + "." + v[4:6] + "." + v[:4])
-			}
-		}
-	}
-	sort.Slice(s.words, func(i, j int) bool { return len(s.words[i]) > len(s.words[j]) })
-	return s
-}
-
-// clean replaces every identifying value in v with a marker.
+// clean replaces every identifying value in v with a marker (the exact
+// values only; cleanText in textclean.go adds names, separators and
+// patterns). newScrubber in textclean.go builds the scrubber.
 func (s *scrubber) clean(v string) string {
 	b := []byte(v)
 	for _, w := range s.words {

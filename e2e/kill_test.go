@@ -166,6 +166,18 @@ func TestKillNine(t *testing.T) {
 		s.startAgent()
 		time.Sleep(2 * time.Second)
 	}
+	lost, dup := 0, 0
+	for uid := range s.expected {
+		switch got[uid] {
+		case 0:
+			lost++
+		case 1:
+		default:
+			dup++
+		}
+	}
+	t.Logf("kill-9 summary: kills=%d agent=%d relay=%d files=%d committed=%d lost=%d duplicated=%d verified=%d orphans=%d",
+		kills, victims["agent"], victims["relay"], len(s.expected), len(got), lost, dup, same, sealed-len(s.expected)+conflicts)
 	spool, _ := os.ReadDir(filepath.Join(s.dir, "agent", "spool"))
 	for _, e := range spool {
 		if !strings.HasPrefix(e.Name(), ".") {

@@ -32,6 +32,11 @@ type canonicalPolicy struct {
 	Rules         []canonicalRule   `json:"rules"`
 	Filters       []canonicalFilter `json:"filters"`
 	Recipients    []string          `json:"recipients"`
+	// Pixel and document settings, left out at their defaults.
+	PixelRules            []canonicalPixelRule `json:"pixel_rules,omitempty"`
+	RiskyModalities       []string             `json:"risky_modalities,omitempty"`
+	RiskySOPClasses       []string             `json:"risky_sop_classes,omitempty"`
+	EncapsulatedDocuments string               `json:"encapsulated_documents,omitempty"`
 }
 
 // canonicalRule is a rule in canonical form. Rule order is kept: the
@@ -108,6 +113,7 @@ func (p *Policy) canonicalJSON() ([]byte, error) {
 			Reason: f.Reason,
 		})
 	}
+	p.canonicalPixels(&c)
 	return json.Marshal(c)
 }
 

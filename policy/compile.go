@@ -46,6 +46,7 @@ func (p *Policy) Compile(secret []byte) (*anonymize.Profile, error) {
 			Source:    source + ":" + strconv.Itoa(r.line),
 		})
 	}
+	p.compilePixels(prof, source)
 	for _, f := range p.filters {
 		prof.Filters = append(prof.Filters, anonymize.Filter{
 			Action: f.Action,

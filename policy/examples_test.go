@@ -17,6 +17,7 @@ func TestExamplePolicies(t *testing.T) {
 		"basic.yaml":                 {},
 		"trial.yaml":                 {"retain-safe-private", "retain-long-modified-dates"},
 		"research-longitudinal.yaml": {"retain-device-id", "retain-patient-chars", "retain-long-full-dates"},
+		"ultrasound-sc.yaml":         {"retain-safe-private"},
 	}
 	for name := range want {
 		if !slices.Contains(files, filepath.Join("..", "configs", "policies", name)) {
@@ -41,6 +42,9 @@ func TestExamplePolicies(t *testing.T) {
 			}
 			if w, ok := want[filepath.Base(f)]; ok && !slices.Equal(names, w) {
 				t.Errorf("options = %q, want %q", names, w)
+			}
+			if filepath.Base(f) == "ultrasound-sc.yaml" && (len(prof.PixelRules) < 4 || len(prof.RiskyModalities) == 0 || len(prof.RiskySOPClasses) == 0) {
+				t.Errorf("ultrasound-sc.yaml lacks pixel rules or risky lists: %d rules", len(prof.PixelRules))
 			}
 			if filepath.Base(f) == "trial.yaml" {
 				if len(prof.Rules) == 0 || prof.Rules[0].Action != "lookup" || prof.Rules[0].Missing != "hash" || len(prof.Rules[0].Table) == 0 {

@@ -40,6 +40,10 @@ type Policy struct {
 	patientIDPrefix   string
 	rules             []rule
 	filters           []anonymize.Filter
+	pixelRules        []pixelRule
+	riskyModalities   []string
+	riskySOPClasses   []string
+	keepDocuments     bool
 	recipients        []string
 	canonical         []byte
 	hash              string

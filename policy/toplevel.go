@@ -12,7 +12,8 @@ import (
 // topFields are the top-level fields of a policy file.
 func topFields() []string {
 	return []string{"id", "version", "description", "profile", "options", "burned_in_annotation",
-		"unknown_public", "date_shift", "patient_id_prefix", "rules", "filters", "recipients"}
+		"unknown_public", "date_shift", "patient_id_prefix", "rules", "filters", "recipients",
+		"pixel_rules", "risky", "jpeg_baseline", "encapsulated_documents"}
 }
 
 // validID reports whether s is 1 to maxIDLen characters a-z, 0-9 and -,
@@ -90,6 +91,29 @@ func (d *decoder) topField(p *Policy, e entry, dir string) {
 		p.filters = d.filters(n)
 	case "recipients":
 		d.recipients(p, n)
+	case "pixel_rules":
+		p.pixelRules = d.pixelRules(n)
+	case "risky":
+		d.risky(p, n)
+	case "jpeg_baseline":
+		if s, ok := d.str(n, f); ok {
+			switch anonymize.JPEGAction(s) {
+			case anonymize.JPEGQuarantine:
+			case anonymize.JPEGBlankBlocks:
+				d.problemf(n, f, "blank-blocks is not available yet; use quarantine")
+			default:
+				d.problemf(n, f, "must be quarantine")
+			}
+		}
+	case "encapsulated_documents":
+		if s, ok := d.str(n, f); ok {
+			switch s {
+			case "remove", "keep":
+				p.keepDocuments = s == "keep"
+			default:
+				d.problemf(n, f, "must be remove or keep")
+			}
+		}
 	}
 }
 

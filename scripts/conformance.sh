@@ -56,9 +56,14 @@ run syn3-basic configs/policies/basic.yaml "$WORK/syn3" "$WORK/syn3/answer_key.j
 for pol in configs/policies/*.yaml; do
   name=$(basename "$pol" .yaml)
   [ "$name" = basic ] && continue
-  run "syn1-$name" "$pol" "$WORK/syn1" "$WORK/syn1/answer_key.json" --validate-sample "$SAMPLE"
-  run "syn2-$name" "$pol" "$WORK/syn2" "$WORK/syn2/answer_key.json" --validate-sample "$SAMPLE"
-  run "real-$name" "$pol" "$CORPUS/real" "" --validate-sample "$SAMPLE"
+  extra=()
+  # Policies with pixel rules may change pixels; the strict policy is also
+  # judged on the kit's beyond-profile probes (PDF text, code meanings...).
+  grep -q '^pixel_rules:' "$pol" && extra+=(--pixel-clean)
+  [ "$name" = strict-clean ] && extra+=(--strict-beyond)
+  run "syn1-$name" "$pol" "$WORK/syn1" "$WORK/syn1/answer_key.json" --validate-sample "$SAMPLE" "${extra[@]}"
+  run "syn2-$name" "$pol" "$WORK/syn2" "$WORK/syn2/answer_key.json" --validate-sample "$SAMPLE" "${extra[@]}"
+  run "real-$name" "$pol" "$CORPUS/real" "" --validate-sample "$SAMPLE" "${extra[@]}"
 done
 echo "conformance: $pass passed, $fail failed (details under $WORK)"
 echo "$pass passed, $fail failed"

@@ -1,9 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/png"
 	"io"
 	"os"
 	"strings"
@@ -55,6 +60,7 @@ type policyTestOptions struct {
 	secretFile   string
 	showOriginal bool
 	json         bool
+	png          string
 }
 
 func newPolicyTestCommand() *cobra.Command {
@@ -75,6 +81,7 @@ the action taken and the new value. Original values are masked unless
 	f.StringVar(&o.secretFile, "secret-file", "", "site secret file (default: the user config folder's)")
 	f.BoolVar(&o.showOriginal, "show-original", false, "print original values (PHI)")
 	f.BoolVar(&o.json, "json", false, "print the engine's report as JSON instead of the table")
+	f.StringVar(&o.png, "png", "", "write frame 1 with the pixel rule's regions outlined to this PNG (PHI: keep it at the site)")
 	cmd.MarkFlagRequired("policy")
 	return cmd
 }
@@ -94,6 +101,11 @@ func runPolicyTest(ctx context.Context, cmd *cobra.Command, o policyTestOptions,
 		return err
 	}
 	defer f.Close()
+	if o.png != "" {
+		if err := writePolicyPNG(ctx, cmd, a, path, o.png); err != nil {
+			return err
+		}
+	}
 	rep, aerr := a.Anonymize(ctx, f, io.Discard)
 	out := cmd.OutOrStdout()
 	if o.json && aerr == nil {
@@ -119,6 +131,48 @@ func runPolicyTest(ctx context.Context, cmd *cobra.Command, o policyTestOptions,
 		return &exitError{code: 3, msg: "file would be quarantined: " + aerr.Error()}
 	}
 	fmt.Fprintf(out, "\nresult: anonymised; %d attributes; actions %v\n", len(traces), rep.Actions)
+	return nil
+}
+
+// writePolicyPNG renders frame 1 of path with the regions the policy's
+// pixel rule would blank drawn as red outlines.
+func writePolicyPNG(ctx context.Context, cmd *cobra.Command, a *anonymize.Anonymizer, path, out string) error {
+	in, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	pv, err := a.Preview(ctx, in)
+	if err != nil {
+		return fmt.Errorf("png: %w", err)
+	}
+	b := pv.Image.Bounds()
+	img := image.NewRGBA(b)
+	draw.Draw(img, b, pv.Image, b.Min, draw.Src)
+	red := color.RGBA{R: 255, A: 255}
+	for _, r := range pv.Regions {
+		x1, y1 := min(r.X+r.W, b.Dx())-1, min(r.Y+r.H, b.Dy())-1
+		for x := r.X; x <= x1; x++ {
+			img.Set(x, r.Y, red)
+			img.Set(x, y1, red)
+		}
+		for y := r.Y; y <= y1; y++ {
+			img.Set(r.X, y, red)
+			img.Set(x1, y, red)
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return err
+	}
+	if err := os.WriteFile(out, buf.Bytes(), 0o600); err != nil {
+		return err
+	}
+	rule := pv.Rule
+	if rule == "" {
+		rule = "none (no region drawn)"
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %dx%d, pixel rule %s, %d regions\n", out, b.Dx(), b.Dy(), rule, len(pv.Regions))
 	return nil
 }
 

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every fuzz target for a bounded time each (go test -fuzz), starting
+# from the committed seed corpora. A crash leaves its input under the
+# package's testdata/fuzz/<Target>/ — commit it as a regression seed.
+# Usage: scripts/fuzz.sh [TIME per target, default 30s]
+# Last line: "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+T=${1:-30s}
+targets=(
+  "./anonymize FuzzAnonymize"
+  "./seal FuzzReader"
+  "./transport FuzzReadFrame"
+  "./dimse FuzzReadPDU"
+  "./policy FuzzParse"
+)
+pass=0; fail=0
+for t in "${targets[@]}"; do
+  set -- $t
+  out=$(go test "$1" -run '^$' -fuzz "^$2\$" -fuzztime "$T" 2>&1)
+  rc=$?
+  execs=$(printf '%s\n' "$out" | grep -o 'execs: [0-9]*' | tail -1 | awk '{print $2}')
+  if [ $rc -eq 0 ]; then
+    pass=$((pass+1)); echo "ok   $2 ($1): ${execs:-?} executions in $T, no failure"
+  else
+    fail=$((fail+1)); echo "FAIL $2 ($1):"; printf '%s\n' "$out" | tail -20
+  fi
+done
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
