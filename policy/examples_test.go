@@ -3,7 +3,6 @@ package policy
 import (
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 )
 
@@ -18,6 +17,7 @@ func TestExamplePolicies(t *testing.T) {
 		"trial.yaml":                 {"retain-safe-private", "retain-long-modified-dates"},
 		"research-longitudinal.yaml": {"retain-device-id", "retain-patient-chars", "retain-long-full-dates"},
 		"ultrasound-sc.yaml":         {"retain-safe-private"},
+		"strict-clean.yaml":          {"clean-descriptors", "clean-structured-content", "clean-graphics"},
 	}
 	for name := range want {
 		if !slices.Contains(files, filepath.Join("..", "configs", "policies", name)) {
@@ -35,11 +35,6 @@ func TestExamplePolicies(t *testing.T) {
 				t.Fatal(err)
 			}
 			names := OptionNames(prof.Options)
-			for _, n := range names {
-				if strings.HasPrefix(n, "clean-") {
-					t.Errorf("example uses %s; text cleaning is not available yet", n)
-				}
-			}
 			if w, ok := want[filepath.Base(f)]; ok && !slices.Equal(names, w) {
 				t.Errorf("options = %q, want %q", names, w)
 			}
