@@ -38,13 +38,11 @@ func WithClock(now func() time.Time) Option {
 
 // openAccounts opens the account store in the metadata database.
 func openAccounts(ctx context.Context, db store.MetaDB) (store.AccountStore, error) {
-	sq, ok := db.(interface {
-		Accounts(context.Context) (*store.SQLiteAccounts, error)
-	})
+	o, ok := db.(store.AccountOpener)
 	if !ok {
 		return nil, fmt.Errorf("relay: accounts: database %T has no account store", db)
 	}
-	a, err := sq.Accounts(ctx)
+	a, err := o.OpenAccounts(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("relay: accounts: %w", err)
 	}

@@ -16,10 +16,10 @@ var ErrStale = errors.New("store: stale")
 // deletes a record that proves something: accounts are disabled, sessions
 // ended, policy revisions superseded, never removed.
 //
-// Implementations (SQLite here) are safe for concurrent use. Times go in
-// and come out in UTC, truncated to microseconds. Nothing stored here is
-// PHI; password hashes and TOTP secrets are credentials and must never be
-// logged.
+// Implementations ([SQLiteAccounts], [PostgresAccounts]) are safe for
+// concurrent use. Times go in and come out in UTC, truncated to
+// microseconds. Nothing stored here is PHI; password hashes and TOTP
+// secrets are credentials and must never be logged.
 type AccountStore interface {
 	// CreateAccount inserts a. A taken Name fails with [ErrConflict]; a
 	// missing Name or PasswordHash with [ErrInvalidRecord].

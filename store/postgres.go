@@ -14,8 +14,9 @@ import (
 // Postgres is the [MetaDB] for relays that scale out: several relays share
 // one PostgreSQL database, driven by pgx through a connection pool. Times
 // are stored as TIMESTAMPTZ (microsecond precision, like [SQLite]'s
-// integer microseconds). Its audit log, [PostgresAudit], lives in the same
-// database: see [Postgres.Audit].
+// integer microseconds). Its audit log, [PostgresAudit], and its account
+// store, [PostgresAccounts], live in the same database: see
+// [Postgres.Audit] and [Postgres.Accounts].
 //
 // Invariants rest on the database, never on one process: unique
 // constraints decide concurrent commits, one conditional UPDATE redeems a
@@ -31,6 +32,7 @@ type Postgres struct {
 const (
 	pgLockMigrate int64 = 0x64636d6701 // "dcmg" 1: schema migrations
 	pgLockAudit   int64 = 0x64636d6702 // "dcmg" 2: audit appends
+	pgLockPolicy  int64 = 0x64636d6703 // "dcmg" 3: policy registry writes
 )
 
 // OpenPostgres connects to the database named by dsn (a libpq URL,

@@ -102,3 +102,91 @@ func pgAuditMigrations() [][]string {
 		},
 	}
 }
+
+// pgAccountMigrations returns the account schema's migrations for
+// PostgreSQL, on their own track (accounts_schema_migrations) like
+// [sqliteAccountMigrations], which they mirror table for table and column
+// for column (INTEGER flags become BOOLEAN, AUTOINCREMENT keys identity
+// columns).
+func pgAccountMigrations() [][]string {
+	return [][]string{
+		{ // version 1
+			`CREATE TABLE accounts (
+				name                TEXT PRIMARY KEY,
+				full_name           TEXT NOT NULL,
+				password_hash       TEXT NOT NULL,
+				must_change         BOOLEAN NOT NULL DEFAULT TRUE,
+				password_changed_at TIMESTAMPTZ,
+				disabled            BOOLEAN NOT NULL DEFAULT FALSE,
+				failed_logins       BIGINT NOT NULL DEFAULT 0,
+				locked_at           TIMESTAMPTZ,
+				totp_secret         TEXT NOT NULL DEFAULT '',
+				totp_pending        TEXT NOT NULL DEFAULT '',
+				totp_last_step      BIGINT NOT NULL DEFAULT 0,
+				created_at          TIMESTAMPTZ NOT NULL,
+				created_by          TEXT NOT NULL
+			)`,
+			`CREATE TABLE account_grants (
+				account TEXT NOT NULL REFERENCES accounts (name),
+				project TEXT NOT NULL,
+				role    TEXT NOT NULL,
+				PRIMARY KEY (account, project, role)
+			)`,
+			`CREATE TABLE password_history (
+				id      BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+				account TEXT NOT NULL REFERENCES accounts (name),
+				hash    TEXT NOT NULL,
+				at      TIMESTAMPTZ NOT NULL
+			)`,
+			`CREATE INDEX password_history_account ON password_history (account, id)`,
+			`CREATE TABLE sessions (
+				id         TEXT PRIMARY KEY,
+				account    TEXT NOT NULL REFERENCES accounts (name),
+				csrf       TEXT NOT NULL,
+				ip         TEXT NOT NULL,
+				created_at TIMESTAMPTZ NOT NULL,
+				last_seen  TIMESTAMPTZ NOT NULL,
+				ended_at   TIMESTAMPTZ,
+				end_reason TEXT NOT NULL DEFAULT ''
+			)`,
+			`CREATE INDEX sessions_account ON sessions (account, ended_at)`,
+			`CREATE TABLE signatures (
+				id            BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+				account       TEXT NOT NULL REFERENCES accounts (name),
+				printed_name  TEXT NOT NULL,
+				meaning       TEXT NOT NULL,
+				signed_at     TIMESTAMPTZ NOT NULL,
+				record_type   TEXT NOT NULL,
+				record_id     TEXT NOT NULL,
+				record_sha256 TEXT NOT NULL,
+				seal          BYTEA NOT NULL
+			)`,
+			`CREATE INDEX signatures_record ON signatures (record_type, record_id, id)`,
+			`CREATE TABLE policy_revisions (
+				id         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+				policy_id  TEXT NOT NULL,
+				version    BIGINT NOT NULL,
+				hash       TEXT NOT NULL,
+				yaml       TEXT NOT NULL,
+				created_by TEXT NOT NULL,
+				created_at TIMESTAMPTZ NOT NULL,
+				UNIQUE (policy_id, hash)
+			)`,
+			`CREATE TABLE policy_approvals (
+				project         TEXT NOT NULL,
+				policy_revision BIGINT NOT NULL REFERENCES policy_revisions (id),
+				policy_hash     TEXT NOT NULL,
+				signature_id    BIGINT NOT NULL REFERENCES signatures (id),
+				approved_at     TIMESTAMPTZ NOT NULL,
+				PRIMARY KEY (project, policy_revision)
+			)`,
+			`CREATE TABLE study_releases (
+				project      TEXT NOT NULL,
+				study_uid    TEXT NOT NULL,
+				signature_id BIGINT NOT NULL REFERENCES signatures (id),
+				released_at  TIMESTAMPTZ NOT NULL,
+				PRIMARY KEY (project, study_uid)
+			)`,
+		},
+	}
+}

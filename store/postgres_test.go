@@ -39,6 +39,45 @@ func TestPostgresAudit(t *testing.T) {
 	})
 }
 
+func TestPostgresAccounts(t *testing.T) {
+	srv := storetest.StartPostgres(t)
+	storetest.RunAccountStore(t, func(t *testing.T) store.AccountStore {
+		a, err := openPostgres(t, srv).Accounts(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	})
+}
+
+// TestPostgresAccountsShared opens one database's account store through
+// two pools at once, as two relays would (each account migration applies
+// once), then counts failed sign-ins through both.
+func TestPostgresAccountsShared(t *testing.T) {
+	srv := storetest.StartPostgres(t)
+	dsn := srv.NewDatabase(t)
+	var accts [2]store.AccountStore
+	var wg sync.WaitGroup
+	for i := range accts {
+		wg.Go(func() {
+			db, err := store.OpenPostgres(t.Context(), dsn)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			t.Cleanup(func() { db.Close() })
+			if accts[i], err = db.OpenAccounts(t.Context()); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	storetest.AccountSharedCounter(t, accts[0], accts[1])
+}
+
 // TestPostgresShared opens one database through two pools, as two relays
 // would, migrating concurrently, then races commits of one instance and
 // audit appends through both.

@@ -112,15 +112,16 @@ func (s *SQLiteAccounts) UpdateAccount(ctx context.Context, name string, update 
 	if err := update(a); err != nil {
 		return nil, err
 	}
-	a.Name = name
 	if a.PasswordHash == "" {
 		return nil, fmt.Errorf("store: update account: %w: password hash is required", ErrInvalidRecord)
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE accounts SET full_name = ?, password_hash = ?, must_change = ?,
+	// RETURNING gives back what was stored: times in UTC, truncated to
+	// microseconds, and the name and creation fields unchanged.
+	a, err = scanAccount(tx.QueryRowContext(ctx, `UPDATE accounts SET full_name = ?, password_hash = ?, must_change = ?,
 		password_changed_at = ?, disabled = ?, failed_logins = ?, locked_at = ?, totp_secret = ?,
-		totp_pending = ?, totp_last_step = ? WHERE name = ?`,
+		totp_pending = ?, totp_last_step = ? WHERE name = ? RETURNING `+accountColumns,
 		a.FullName, a.PasswordHash, a.MustChange, micro(a.PasswordChangedAt), a.Disabled, a.FailedLogins,
-		micro(a.LockedAt), a.TOTPSecret, a.TOTPPending, a.TOTPLastStep, name)
+		micro(a.LockedAt), a.TOTPSecret, a.TOTPPending, a.TOTPLastStep, name))
 	if err != nil {
 		return nil, fmt.Errorf("store: update account: %w", err)
 	}

@@ -373,7 +373,11 @@ func noPHIAtRelay(dir string, key *dicomtest.Key) error {
 		if len(data) >= 132 && string(data[128:132]) == "DICM" {
 			return fmt.Errorf("demo: readable DICOM at the relay: %s", p)
 		}
-		if leaks := key.Search(data, func(pl dicomtest.Planted) bool { return pl.Searchable }); len(leaks) > 0 {
+		// Purely numeric values (a private IS, a weight) occur by chance in
+		// a binary database file; names, IDs and tokens do not.
+		if leaks := key.Search(data, func(pl dicomtest.Planted) bool {
+			return pl.Searchable && strings.Trim(pl.Value, "0123456789.+- ") != ""
+		}); len(leaks) > 0 {
 			return fmt.Errorf("demo: planted %s value found at the relay in %s", leaks[0].Class, p)
 		}
 		if strings.Contains(filepath.ToSlash(p), "PHI-") {

@@ -3,7 +3,7 @@
 // real S3 server (versitygw) for tests.
 //
 // It is imported only by tests: a back end's test configures it in a few
-// lines and calls [Run] or [RunMetaDB]:
+// lines and calls [Run], [RunMetaDB], [RunAuditStore] or [RunAccountStore]:
 //
 //	func TestFS(t *testing.T) {
 //		storetest.Run(t, func(t *testing.T) store.ObjectStore {
