@@ -57,9 +57,36 @@
 //	GET /api/v1/projects/{project}/agents           []AgentInfo (manifest signing keys)
 //	GET /api/v1/files/{file}/manifest               the signed manifest envelope
 //	GET /api/v1/files/{file}/object                 the sealed file; Range: bytes=N- resumes
+//	GET /api/v1/projects/{project}/studies/{study}/imagingstudy  FHIR R4 ImagingStudy (pseudonymous)
+//	GET /metrics, /readyz                           Prometheus metrics, readiness (no PHI in labels)
 //
-// 401 means no or an unknown token, 403 a project the reader may not read,
-// 404 an unknown project, study or file (files of other projects are 404 too).
+// 401 means no or an unknown token, 403 a project the caller may not read
+// (audited as access.denied), 404 an unknown project, study or file (files
+// of other projects are 404 too). Every route declares its permission in
+// one table (session_routes.go), checked against the caller's roles.
+//
+// # Accounts, signatures and the web UI
+//
+// People sign in to the web UI (server-rendered, embedded, HTTPS only) with
+// accounts kept in the metadata database: argon2id passwords with
+// complexity, denylist, history and ageing rules, temporary passwords that
+// must be changed first, lockout, TOTP, one live session per account and an
+// inactivity timeout; roles (admin, site operator, core-lab reader,
+// auditor) are granted per project. Policy approval, study release and
+// audit export are electronic signatures (21 CFR 11.50/11.70/11.200): the
+// password again, a meaning, the printed name and UTC time, bound to the
+// SHA-256 of the signed record. Uploads are accepted only under policy
+// versions approved for the project. docs/part11.md maps each Part 11
+// requirement to the feature and the test that proves it.
+//
+// # Audit trail
+//
+// Every login, account change, enrolment, revocation, policy change, file
+// received, committed, rejected or in conflict, download, export and
+// refused request is appended to the audit trail (package audit) in the
+// metadata database, with checkpoints signed by the relay's key every 100
+// events, every 5 minutes and at shutdown. No PHI goes in: pseudonymous
+// UIDs, file IDs, agent IDs, user names and codes only.
 //
 // # Fetch
 //

@@ -1,7 +1,10 @@
 // Package store keeps the relay's data: sealed objects behind one
 // [ObjectStore] interface (a local directory, [FS], or an S3 bucket, [S3])
 // and the metadata database behind [MetaDB] (embedded SQLite,
-// [OpenSQLite]; PostgreSQL later).
+// [OpenSQLite], or PostgreSQL for several relays, [OpenPostgres]), which
+// also holds the audit trail ([AuditStore]) and the accounts
+// ([AccountStore]). One conformance suite per interface in storetest runs
+// against every back end.
 //
 // It imports nothing of dicomgate's. The relay and audit packages import
 // it; the agent never does. Nothing here ever holds PHI: objects are
