@@ -67,6 +67,23 @@
 // path or puts one in an error at info level or above; items are named by
 // their queue id. Quarantine reason files hold the reason only.
 //
+// # DICOM network intake
+//
+// With dicom.listen set, the agent is a C-STORE SCP (package dimse): it
+// accepts every storage SOP class in the transfer syntaxes the engine
+// handles, from the calling AE titles allowed. Each instance is written as
+// a Part 10 file under spool_dir/received (temporary name, fsync, rename,
+// fsync of the folder) and queued before the C-STORE response is sent, so a
+// success means the instance is durable; the agent's copy is deleted once
+// committed at the relay.
+//
+// # Monitoring
+//
+// With metrics_listen set, the agent serves Prometheus /metrics (queue
+// depth by state, oldest waiting item, files committed, quarantined and
+// retried, bytes sent, upload latency, a queue_stuck alert after
+// stuck_after), /healthz, /readyz and /status. Labels carry no PHI.
+//
 // # Imports
 //
 // agent may import anonymize, policy, seal, transport and dimse. It never
