@@ -33,7 +33,7 @@
 //   - leases (Claim): every open releases all leases anyway;
 //   - sent → committed (MarkCommitted), after the durable MarkSent that
 //     precedes deleting or moving the source: rolled back, the item is
-//     sent and the disposition finds the source already gone.
+//     back in sent and finishing it again finds the source already gone.
 //
 // Everything else must be durable, and the order matters: a sealed item
 // must keep its spool file until committed is durable, because sealing the

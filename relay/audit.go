@@ -11,7 +11,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 	"golang.org/x/mod/sumdb/note"
@@ -52,7 +54,7 @@ type AuditTrail struct {
 	// Log appends, checkpoints, verifies and exports.
 	Log *audit.Log
 	// Verifiers check the relay's checkpoint signatures: the current key
-	// and the retired ones of Config.Audit.RetiredKeys.
+	// and the retired ones kept as data_dir/retired-*.pub.
 	Verifiers note.Verifiers
 	db        store.MetaDB
 }
@@ -68,21 +70,9 @@ func OpenAuditTrail(ctx context.Context, cfg Config, logger zerolog.Logger) (*Au
 	if err != nil {
 		return nil, err
 	}
-	pub, err := os.ReadFile(filepath.Join(cfg.DataDir, verifyKeyFileName))
+	verifiers, err := auditVerifiers(cfg.DataDir)
 	if err != nil {
-		return nil, fmt.Errorf("relay: audit: %w", err)
-	}
-	vpub, err := seal.ParseVerifyingKey(pub)
-	if err != nil {
-		return nil, fmt.Errorf("relay: audit: %w", err)
-	}
-	vk, err := audit.VerifierKey(auditSignerName, vpub)
-	if err != nil {
-		return nil, fmt.Errorf("relay: audit: %w", err)
-	}
-	verifiers, err := audit.NewVerifiers(vk)
-	if err != nil {
-		return nil, fmt.Errorf("relay: audit: %w", err)
+		return nil, err
 	}
 	db, err := OpenDatabase(ctx, cfg.Database)
 	if err != nil {
@@ -95,6 +85,36 @@ func OpenAuditTrail(ctx context.Context, cfg Config, logger zerolog.Logger) (*Au
 		return nil, err
 	}
 	return &AuditTrail{Log: lg, Verifiers: verifiers, db: db}, nil
+}
+
+// auditVerifiers builds the checkpoint verifiers from the relay's current
+// public key (relay-signing.pub) and every retired one kept beside it
+// (retired-*.pub: rename the old pair when rotating the key), so
+// checkpoints signed before a rotation still verify.
+func auditVerifiers(dataDir string) (note.Verifiers, error) {
+	paths, _ := filepath.Glob(filepath.Join(dataDir, "retired-*.pub"))
+	paths = append([]string{filepath.Join(dataDir, verifyKeyFileName)}, paths...)
+	var vkeys []string
+	for _, p := range paths {
+		pem, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("relay: audit: %w", err)
+		}
+		pub, err := seal.ParseVerifyingKey(pem)
+		if err != nil {
+			return nil, fmt.Errorf("relay: audit: %s: %w", filepath.Base(p), err)
+		}
+		vk, err := audit.VerifierKey(auditSignerName, pub)
+		if err != nil {
+			return nil, fmt.Errorf("relay: audit: %w", err)
+		}
+		vkeys = append(vkeys, vk)
+	}
+	v, err := audit.NewVerifiers(vkeys...)
+	if err != nil {
+		return nil, fmt.Errorf("relay: audit: %w", err)
+	}
+	return v, nil
 }
 
 // loadSigningKey loads the relay's signing key; it must exist.
@@ -117,9 +137,24 @@ func (s *Server) record(ctx context.Context, ev audit.Event) {
 	if err != nil || res.audit == nil {
 		return
 	}
+	// Fields an agent or a browser chose (file IDs, paths, login names) may
+	// hold control characters or invalid UTF-8, which the trail refuses:
+	// such an event must still be recorded, escaped.
+	ev.Actor, ev.Object, ev.Reason, ev.Project, ev.Study = auditSafe(ev.Actor), auditSafe(ev.Object),
+		auditSafe(ev.Reason), auditSafe(ev.Project), auditSafe(ev.Study)
 	if _, err := res.audit.Append(context.WithoutCancel(ctx), ev); err != nil {
 		s.log.Error().Err(err).Str("action", string(ev.Action)).Msg("audit append failed")
 	}
+}
+
+// auditSafe replaces control characters and invalid UTF-8 with U+FFFD.
+func auditSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == utf8.RuneError {
+			return utf8.RuneError
+		}
+		return r
+	}, strings.ToValidUTF8(s, string(utf8.RuneError)))
 }
 
 // recordStart records the software version and the configuration in

@@ -126,10 +126,10 @@ func TestIdentifiers(t *testing.T) {
 			t.Errorf("%q: got %v, want %v", tc.in, got, tc.want)
 		}
 	}
-	if _, err := instanceKeys("p", "1.2", "1.2.3", "1.2.3.4"); err != nil {
+	if _, err := instanceKeys("p", "1.2", "1.2.3", "1.2.3.4", "f00d"); err != nil {
 		t.Error(err)
 	}
-	if _, err := instanceKeys("p", "1.2", "..", "1.2.3.4"); err == nil {
+	if _, err := instanceKeys("p", "1.2", "..", "1.2.3.4", "f00d"); err == nil {
 		t.Error("instanceKeys accepted ..")
 	}
 }

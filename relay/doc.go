@@ -33,8 +33,8 @@
 // hash, and commits the sealed object under a key made only of
 // pseudonymous identifiers, with one PUT:
 //
-//	projects/<project>/studies/<study uid>/series/<series uid>/<sop instance uid>.dgseal
-//	projects/<project>/studies/<study uid>/series/<series uid>/<sop instance uid>.manifest
+//	projects/<project>/studies/<study uid>/series/<series uid>/<sop instance uid>.<file id>.dgseal
+//	projects/<project>/studies/<study uid>/series/<series uid>/<sop instance uid>.<file id>.manifest
 //
 // The signed manifest is kept in the file record of the metadata database
 // (the API serves it from there); the .manifest object is written only

@@ -153,6 +153,8 @@ func (s *Server) authorize(ctx context.Context, agentID string, cert *x509.Certi
 	_, err := s.enrolledAgent(ctx, agentID, cert)
 	if err != nil {
 		s.log.Info().Str("agent_id", agentID).Err(err).Msg("agent refused at handshake")
+		s.record(ctx, audit.Event{Actor: agentID, Action: audit.ActionAccessDenied,
+			Reason: "agent refused at handshake: unknown or revoked", Object: "upload"})
 	}
 	return err
 }

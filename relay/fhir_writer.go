@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // fhirWriter rewrites studies' ImagingStudy objects after commits. Writes
@@ -16,15 +17,22 @@ import (
 // it on this relay. Relays sharing a store may race on the object; each
 // commit rewrites it, and the API endpoint always builds it afresh.
 type fhirWriter struct {
-	wg sync.WaitGroup
+	wg    sync.WaitGroup
+	flush chan struct{} // closed at shutdown: pending writes go at once
+	once  sync.Once
 
 	mu sync.Mutex
 	// +checklocks:mu
 	state map[string]bool // project/study -> dirty while a write runs
 }
 
+// fhirDebounce is how long a study's write waits for more commits of the
+// same study, so a study arriving file by file is listed a few times, not
+// once per file.
+const fhirDebounce = 2 * time.Second
+
 func newFHIRWriter() *fhirWriter {
-	return &fhirWriter{state: map[string]bool{}}
+	return &fhirWriter{state: map[string]bool{}, flush: make(chan struct{})}
 }
 
 // schedule has the ImagingStudy of project's study written in the
@@ -42,6 +50,12 @@ func (w *fhirWriter) schedule(ctx context.Context, s *Server, project, study str
 	ctx = context.WithoutCancel(ctx)
 	w.wg.Go(func() {
 		for {
+			t := time.NewTimer(fhirDebounce)
+			select {
+			case <-t.C:
+			case <-w.flush:
+				t.Stop()
+			}
 			if err := s.writeImagingStudy(ctx, project, study); err != nil {
 				s.mon.fhirFails.Inc()
 				s.log.Warn().Err(err).Str("project", project).Msg("cannot write imagingstudy.json")
@@ -58,8 +72,11 @@ func (w *fhirWriter) schedule(ctx context.Context, s *Server, project, study str
 	})
 }
 
-// wait returns once no write is pending.
-func (w *fhirWriter) wait() { w.wg.Wait() }
+// wait flushes pending writes and returns once none is left.
+func (w *fhirWriter) wait() {
+	w.once.Do(func() { close(w.flush) })
+	w.wg.Wait()
+}
 
 // writeImagingStudy builds the ImagingStudy of a study from the metadata
 // database and stores it beside the study's objects.

@@ -78,13 +78,17 @@ type objectKeys struct {
 
 var errBadIdentifier = errors.New("relay: identifier outside the allowed character set")
 
-// instanceKeys returns the keys of a committed instance. Every component is
-// checked, so keys hold nothing but pseudonymous identifiers.
-func instanceKeys(project, study, series, sop string) (objectKeys, error) {
-	if !validProject(project) || !validUID(study) || !validUID(series) || !validUID(sop) {
+// instanceKeys returns the keys of one file of an instance. Every component
+// is checked, so keys hold nothing but pseudonymous identifiers. The file
+// ID (a hash of the anonymised content) is part of the key: two different
+// files for one instance arriving at once (through two relays) can never
+// write the same object, so the one the database commits always points at
+// its own bytes and the other is moved to conflicts/.
+func instanceKeys(project, study, series, sop, fileID string) (objectKeys, error) {
+	if !validProject(project) || !validUID(study) || !validUID(series) || !validUID(sop) || !validFileID(fileID) {
 		return objectKeys{}, errBadIdentifier
 	}
-	base := "projects/" + project + "/studies/" + study + "/series/" + series + "/" + sop
+	base := "projects/" + project + "/studies/" + study + "/series/" + series + "/" + sop + "." + fileID
 	return objectKeys{object: base + ".dgseal", manifest: base + ".manifest"}, nil
 }
 

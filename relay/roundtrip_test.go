@@ -61,7 +61,7 @@ func roundTrip(t *testing.T, e *env, mode transport.Mode, objects store.ObjectSt
 			t.Fatalf("receipt: %v", err)
 		}
 		m := f.manifest
-		want := "projects/" + testProject + "/studies/" + m.StudyInstanceUID + "/series/" + m.SeriesInstanceUID + "/" + m.SOPInstanceUID + ".dgseal"
+		want := "projects/" + testProject + "/studies/" + m.StudyInstanceUID + "/series/" + m.SeriesInstanceUID + "/" + m.SOPInstanceUID + "." + m.FileID + ".dgseal"
 		if rec.ObjectKey != want || rec.Size != f.offer.Size || rec.SHA256 != f.offer.SHA256 {
 			t.Fatalf("receipt = %+v, want key %s", rec, want)
 		}

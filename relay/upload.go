@@ -65,7 +65,7 @@ func (s *Server) checkOffer(ctx context.Context, peer transport.Peer, offer *tra
 	if !validFileID(offer.ID) {
 		return nil, reject(CodeBadIdentifier, "file id must be 1..128 characters of [A-Za-z0-9._-]")
 	}
-	keys, err := instanceKeys(m.Project, m.StudyInstanceUID, m.SeriesInstanceUID, m.SOPInstanceUID)
+	keys, err := instanceKeys(m.Project, m.StudyInstanceUID, m.SeriesInstanceUID, m.SOPInstanceUID, offer.ID)
 	if err != nil {
 		return nil, reject(CodeBadIdentifier, "project or uid outside the allowed character set")
 	}

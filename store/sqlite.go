@@ -48,6 +48,13 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: sqlite: %w", err)
 	}
+	// One connection per process: SQLite has one writer at a time, and
+	// writers waiting on its busy timeout are served unfairly (under 100+
+	// concurrent uploads some waited past 10 s and failed with
+	// SQLITE_BUSY). database/sql queues callers in order instead; each
+	// statement takes about a millisecond. Several processes on one file
+	// (relay and `dicomgate audit verify`) still meet at the busy timeout.
+	db.SetMaxOpenConns(1)
 	s := &SQLite{db: db}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()

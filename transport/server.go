@@ -215,13 +215,20 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 
 	s.mu.Lock()
+	quicConns := make([]*quic.Conn, 0, len(s.quicConns))
 	for c := range s.quicConns {
-		go c.CloseWithError(0, "server closing")
+		quicConns = append(quicConns, c)
 	}
 	for c := range s.tcpConns {
 		c.Close()
 	}
 	s.mu.Unlock()
+	// Close QUIC connections before the socket goes: CloseWithError sends
+	// CONNECTION_CLOSE and returns once it is out, so agents learn at once
+	// that this relay is gone (instead of waiting for an idle timeout).
+	for _, c := range quicConns {
+		c.CloseWithError(0, "server closing")
+	}
 	<-drained
 	s.stopWork()
 	if s.tr != nil {
