@@ -317,7 +317,6 @@ func TestCTSliceSize(t *testing.T) {
 	}
 }
 
-
 func TestWriteCorpusAndReadKey(t *testing.T) {
 	dir := t.TempDir()
 	key, err := WriteCorpus(dir, 10, CorpusOptions{Slices: 2, NoExtras: true})
