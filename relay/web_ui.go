@@ -26,7 +26,7 @@ const loginCSRFCookie = "__Host-dg_login_csrf"
 // webPages lists the page templates.
 func webPages() []string {
 	return []string{"login", "password", "totp", "error", "dashboard", "projects", "study", "sites", "policies",
-		"policy_edit", "policy", "users", "audit"}
+		"policy_edit", "policy", "policytest", "users", "audit"}
 }
 
 // parsePage parses the layout with one page's template.
@@ -40,8 +40,9 @@ func parsePage(name string) (*template.Template, error) {
 
 // webUI serves the web UI's pages.
 type webUI struct {
-	s     *Server
-	pages map[string]*template.Template
+	s      *Server
+	pages  map[string]*template.Template
+	tester *policyTester
 }
 
 // navItem is one link of the navigation bar.
@@ -131,7 +132,7 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, p *Principa
 // registerWeb adds the web UI to mux: sign-in and static assets without
 // authentication, every other page through the guard.
 func (s *Server) registerWeb(mux *http.ServeMux) {
-	u := &webUI{s: s, pages: map[string]*template.Template{}}
+	u := &webUI{s: s, pages: map[string]*template.Template{}, tester: newPolicyTester()}
 	for _, name := range webPages() {
 		t, err := parsePage(name)
 		if err != nil {
@@ -146,7 +147,11 @@ func (s *Server) registerWeb(mux *http.ServeMux) {
 	mux.HandleFunc("POST /ui/login", u.loginSubmit)
 	for _, rt := range u.routes() {
 		rt.html = true
-		mux.Handle(rt.pattern, s.guard(rt))
+		h := s.guard(rt)
+		if rt.pattern == policyTestPattern {
+			h = s.inMemorySample(h)
+		}
+		mux.Handle(rt.pattern, h)
 	}
 }
 
@@ -169,6 +174,8 @@ func (u *webUI) routes() []route {
 		{pattern: "GET /ui/policies/new", perm: permPolicyEdit, scope: scopeGlobal, h: u.policyEditPage},
 		{pattern: "POST /ui/policies", perm: permPolicyEdit, scope: scopeGlobal, h: u.policySubmit},
 		{pattern: "GET /ui/policies/{rev}", perm: permPolicyRead, scope: scopeAny, h: u.policyPage},
+		{pattern: "GET /ui/policies/{rev}/test", perm: permPolicyEdit, scope: scopeAny, h: u.policyTestPage},
+		{pattern: policyTestPattern, perm: permPolicyEdit, scope: scopeQuery, h: u.policyTestSubmit},
 		{pattern: "POST /ui/policies/{rev}/approve", perm: permPolicyApprove, scope: scopeQuery, h: u.approveSubmit},
 		{pattern: "GET /ui/users", perm: permUserManage, scope: scopeGlobal, h: u.usersPage},
 		{pattern: "POST /ui/users", perm: permUserManage, scope: scopeGlobal, h: u.createUserSubmit},
