@@ -41,6 +41,12 @@ type CA struct {
 }
 
 // NewCA creates a CA with a fresh ECDSA P-256 key, valid for ten years.
+
+// clockSkew is how far back certificates are dated, so that a site
+// machine whose clock runs hours behind the relay's still accepts the
+// relay's certificates (and the relay its own, issued a moment ago).
+const clockSkew = 48 * time.Hour
+
 func NewCA(commonName string) (*CA, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -54,7 +60,7 @@ func NewCA(commonName string) (*CA, error) {
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: commonName, Organization: []string{"dicomgate"}},
-		NotBefore:             now.Add(-time.Hour),
+		NotBefore:             now.Add(-clockSkew),
 		NotAfter:              now.Add(caValidity),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
@@ -163,7 +169,7 @@ func (ca *CA) IssueServerCert(hosts []string) (tls.Certificate, error) {
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
 		Subject:      pkix.Name{CommonName: hosts[0], Organization: []string{"dicomgate"}},
-		NotBefore:    now.Add(-time.Hour),
+		NotBefore:    now.Add(-clockSkew),
 		NotAfter:     now.Add(serverValidity),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
@@ -208,7 +214,7 @@ func (ca *CA) IssueClientCert(pub crypto.PublicKey, agentID string, validity tim
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
 		Subject:      pkix.Name{CommonName: agentID, Organization: []string{"dicomgate agent"}},
-		NotBefore:    now.Add(-time.Hour),
+		NotBefore:    now.Add(-clockSkew),
 		NotAfter:     now.Add(validity),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},

@@ -101,3 +101,29 @@ func TestIssueCerts(t *testing.T) {
 		t.Fatal("server certificate accepted as agent")
 	}
 }
+
+// TestCertificatesTolerateSlowClocks: a site clock 47 hours behind the
+// relay still accepts the relay's server certificate and its CA.
+func TestCertificatesTolerateSlowClocks(t *testing.T) {
+	ca, err := NewCA("skew test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.IssueServerCert([]string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, skew := range []time.Duration{-47 * time.Hour, 0, 300 * 24 * time.Hour} {
+		_, err := leaf.Verify(x509.VerifyOptions{Roots: ca.Pool(), CurrentTime: time.Now().Add(skew), DNSName: "127.0.0.1"})
+		if err != nil {
+			t.Errorf("site clock %v from the relay's: %v", skew, err)
+		}
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: ca.Pool(), CurrentTime: time.Now().Add(-72 * time.Hour)}); err == nil {
+		t.Error("a clock 72 h behind should not verify: the window is meant to be bounded")
+	}
+}
