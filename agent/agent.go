@@ -166,6 +166,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	defer stopMonitor()
+	if a.cfg.Relay.API != "" {
+		rv := newReviewer(a.log, q, a.id, a.cfg.Relay.API, receivedDir(a.cfg.SpoolDir))
+		wg.Go(func() { rv.Run(ctx) })
+	}
 	p := NewPipeline(a.log, &a.cfg, q, a.proc, a.up)
 	p.SetMetrics(metrics)
 	p.Run(ctx)

@@ -121,6 +121,13 @@ type RelayConfig struct {
 	// signature by it. Default: "" (receipts are checked against the offer
 	// but their signature is not verified).
 	ReceiptKey string `yaml:"receipt_key"`
+
+	// API is the base URL of the relay's HTTPS API, e.g.
+	// "https://relay.example.org:8443". When set, the agent reports its
+	// quarantined items there and applies the requeue and discard
+	// decisions taken in the relay's web UI, polling every 30 s, with its
+	// enrolled client certificate. Default: "" (no quarantine review).
+	API string `yaml:"api"`
 }
 
 // RetryConfig bounds the exponential back-off (with jitter) between two

@@ -77,6 +77,14 @@
 // success means the instance is durable; the agent's copy is deleted once
 // committed at the relay.
 //
+// # Quarantine review
+//
+// With relay.api set, the agent reports each quarantined item (its queue
+// id and reason, never a value) to the relay over HTTPS with its enrolled
+// client certificate, and every 30 s applies the decisions an operator took
+// in the relay's web UI: requeue (processed again, e.g. after the policy was
+// fixed) or discard. Reports and decisions are in the relay's audit trail.
+//
 // # Monitoring
 //
 // With metrics_listen set, the agent serves Prometheus /metrics (queue

@@ -107,6 +107,8 @@ CREATE TABLE IF NOT EXISTS items (
 );
 CREATE INDEX IF NOT EXISTS items_claim ON items (state, lease_owner, next_attempt_at);
 CREATE INDEX IF NOT EXISTS items_study ON items (study_key) WHERE study_key != '';
+CREATE TABLE IF NOT EXISTS quarantine_reported (item_id INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 PRAGMA user_version = 1;
 `
 

@@ -36,6 +36,10 @@ const (
 	ActionConfigChange    Action = "config.change"    // configuration changed
 	ActionSoftwareVersion Action = "software.version" // a relay started with a software version
 	ActionAccessDenied    Action = "access.denied"    // a request was refused for lack of rights
+
+	ActionQuarantineReport  Action = "quarantine.report"  // an agent reported a quarantined item; Object is "<agent>/<item>"
+	ActionQuarantineRequeue Action = "quarantine.requeue" // a user sent a quarantined item back for processing
+	ActionQuarantineDiscard Action = "quarantine.discard" // a user discarded a quarantined item
 )
 
 // Actions returns the whole vocabulary, in declaration order. The slice is
@@ -50,6 +54,7 @@ func Actions() []Action {
 		ActionFileReceived, ActionFileCommitted, ActionFileRejected, ActionConflict,
 		ActionDownload, ActionStudyRelease, ActionExport, ActionVerify,
 		ActionConfigChange, ActionSoftwareVersion, ActionAccessDenied,
+		ActionQuarantineReport, ActionQuarantineRequeue, ActionQuarantineDiscard,
 	}
 }
 

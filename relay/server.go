@@ -314,6 +314,10 @@ func (s *Server) Run(ctx context.Context) error {
 		MinVersion:   tls.VersionTLS13,
 		Certificates: []tls.Certificate{res.serverCert},
 		NextProtos:   []string{"h2", "http/1.1"},
+		// Agents call their endpoints (quarantine.go) with their client
+		// certificate; browsers and core labs send none.
+		ClientAuth: tls.VerifyClientCertIfGiven,
+		ClientCAs:  res.ca.Pool(),
 	})
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- api.Serve(tlsLn) }()

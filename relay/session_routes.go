@@ -58,6 +58,7 @@ func (s *Server) registerRoutes(mux *http.ServeMux) {
 	for _, rt := range s.apiRoutes() {
 		mux.Handle(rt.pattern, s.guard(rt))
 	}
+	s.registerAgentAPI(mux)
 	s.registerWeb(mux)
 }
 

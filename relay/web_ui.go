@@ -26,7 +26,7 @@ const loginCSRFCookie = "__Host-dg_login_csrf"
 // webPages lists the page templates.
 func webPages() []string {
 	return []string{"login", "password", "totp", "error", "dashboard", "projects", "study", "sites", "policies",
-		"policy_edit", "policy", "policytest", "users", "audit"}
+		"policy_edit", "policy", "policytest", "users", "audit", "quarantine"}
 }
 
 // parsePage parses the layout with one page's template.
@@ -79,7 +79,7 @@ func newPageData(p *Principal, title string, data any) *pageData {
 		href, label string
 	}{
 		{permDashboard, "/ui/", "Dashboard"}, {permStudyRead, "/ui/projects", "Projects & studies"},
-		{permSiteManage, "/ui/sites", "Sites"}, {permPolicyRead, "/ui/policies", "Policies"},
+		{permSiteManage, "/ui/sites", "Sites"}, {permSiteManage, "/ui/quarantine", "Quarantine"}, {permPolicyRead, "/ui/policies", "Policies"},
 		{permUserManage, "/ui/users", "Users & roles"}, {permAuditRead, "/ui/audit", "Audit trail"},
 	} {
 		scopeProject := ""
@@ -170,6 +170,8 @@ func (u *webUI) routes() []route {
 		{pattern: "GET /ui/sites", perm: permSiteManage, scope: scopeAny, h: u.sitesPage},
 		{pattern: "POST /ui/sites/token", perm: permSiteManage, scope: scopeQuery, h: u.tokenSubmit},
 		{pattern: "POST /ui/agents/{agent}/revoke", perm: permSiteManage, scope: scopeAgent, h: u.revokeSubmit},
+		{pattern: "GET /ui/quarantine", perm: permSiteManage, scope: scopeAny, h: u.quarantinePage},
+		{pattern: "POST /ui/quarantine/decide", perm: permSiteManage, scope: scopeQuery, h: u.quarantineSubmit},
 		{pattern: "GET /ui/policies", perm: permPolicyRead, scope: scopeAny, h: u.policiesPage},
 		{pattern: "GET /ui/policies/new", perm: permPolicyEdit, scope: scopeGlobal, h: u.policyEditPage},
 		{pattern: "POST /ui/policies", perm: permPolicyEdit, scope: scopeGlobal, h: u.policySubmit},
