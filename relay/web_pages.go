@@ -333,6 +333,8 @@ type approvalView struct {
 type policyView struct {
 	Rev             *store.PolicyRevision
 	History         []store.PolicyRevision
+	Previous        *store.PolicyRevision // the revision before Rev, if any
+	Diff            []diffLine            // from Previous to Rev
 	Approvals       []approvalView
 	ApproveProjects []string
 	CanEdit         bool
@@ -355,6 +357,9 @@ func (u *webUI) policyData(r *http.Request) (*policyView, error) {
 	v := &policyView{Rev: rev, CanEdit: allowed(p.Grants, permPolicyEdit, AllProjects)}
 	if v.History, err = st.ListPolicies(r.Context(), rev.PolicyID); err != nil {
 		return nil, err
+	}
+	if v.Previous = previousRevision(v.History, rev); v.Previous != nil {
+		v.Diff = lineDiff(v.Previous.YAML, rev.YAML)
 	}
 	approvals, err := st.ListApprovals(r.Context(), "")
 	if err != nil {
