@@ -171,7 +171,7 @@ func TestSCPThroughRelay(t *testing.T) {
 			t.Errorf("object %s: meta does not name the manifest's instance", id)
 		}
 		if leaks := key.Search(plain, searchable); len(leaks) > 0 {
-			t.Errorf("object %s carries planted values", id)
+			t.Errorf("object %s carries planted values: %s at %s", id, leaks[0].Class, leaks[0].Path)
 		}
 	}
 	r.mu.Unlock()
