@@ -6,7 +6,10 @@
 # Last line: "N passed, N failed" over all runs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-CORPUS=$(cd "${1:-../shared/corpus}" && pwd)
+CORPUS=$(cd "${1:-../shared/corpus}" 2>/dev/null && pwd) || {
+  echo "conformance: evaluation kit not found at ${1:-../shared/corpus} (pass its path as the first argument)" >&2
+  exit 2
+}
 PY=/usr/bin/python3
 BIN=${DICOMGATE_BIN:-bin/dicomgate}
 WORK=${CONFORMANCE_WORK:-$(mktemp -d /tmp/dicomgate-conformance.XXXXXX)}
