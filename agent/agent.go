@@ -167,7 +167,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	defer stopMonitor()
 	if a.cfg.Relay.API != "" {
-		rv := newReviewer(a.log, q, a.id, a.cfg.Relay.API, receivedDir(a.cfg.SpoolDir))
+		rv := newReviewer(a.log, q, a.id, a.cfg.Relay.API, receivedDir(a.cfg.SpoolDir), a.cfg.stuckAfter())
 		wg.Go(func() { rv.Run(ctx) })
 	}
 	p := NewPipeline(a.log, &a.cfg, q, a.proc, a.up)

@@ -74,11 +74,17 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 
 // status reads the queue.
 func (c *queueCollector) status(ctx context.Context) (QueueStatus, error) {
-	counts, err := c.q.Counts(ctx)
+	return readQueueStatus(ctx, c.q, c.stuckAfter)
+}
+
+// readQueueStatus reads q's counts and oldest waiting age; the queue is
+// stuck when that age exceeds stuckAfter.
+func readQueueStatus(ctx context.Context, q *Queue, stuckAfter time.Duration) (QueueStatus, error) {
+	counts, err := q.Counts(ctx)
 	if err != nil {
 		return QueueStatus{}, err
 	}
-	oldest, err := c.q.OldestWaiting(ctx)
+	oldest, err := q.OldestWaiting(ctx)
 	if err != nil {
 		return QueueStatus{}, err
 	}
@@ -86,8 +92,8 @@ func (c *queueCollector) status(ctx context.Context) (QueueStatus, error) {
 		Items:                counts,
 		OldestWaiting:        oldest,
 		OldestWaitingSeconds: oldest.Seconds(),
-		StuckAfter:           c.stuckAfter,
-		Stuck:                oldest > c.stuckAfter,
+		StuckAfter:           stuckAfter,
+		Stuck:                oldest > stuckAfter,
 	}, nil
 }
 

@@ -31,14 +31,17 @@ type reviewer struct {
 	http     *http.Client
 	base     string // the relay API's base URL
 	received string // the SCP's received folder: its copies are deleted on discard
+	// stuckAfter is the threshold of the queue status sent to the relay.
+	stuckAfter time.Duration
 }
 
-// newReviewer returns a reviewer calling base with the agent's identity.
-func newReviewer(log zerolog.Logger, q *Queue, id *Identity, base, received string) *reviewer {
+// newReviewer returns a reviewer calling base with the agent's identity;
+// the queue counts as stuck in its status reports after stuckAfter.
+func newReviewer(log zerolog.Logger, q *Queue, id *Identity, base, received string, stuckAfter time.Duration) *reviewer {
 	tr := &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: id.CAPool(),
 		Certificates: []tls.Certificate{id.TLSCertificate()}}}
 	return &reviewer{log: log, q: q, http: &http.Client{Transport: tr, Timeout: 20 * time.Second},
-		base: strings.TrimSuffix(base, "/"), received: received}
+		base: strings.TrimSuffix(base, "/"), received: received, stuckAfter: stuckAfter}
 }
 
 // Run does a round at once and every reviewEvery until ctx ends.
@@ -55,10 +58,14 @@ func (r *reviewer) Run(ctx context.Context) {
 	}
 }
 
-// round reports and then polls, logging failures.
+// round reports quarantines and queue status, then polls, logging
+// failures.
 func (r *reviewer) round(ctx context.Context) {
 	if err := r.report(ctx); err != nil && ctx.Err() == nil {
 		r.log.Warn().Err(err).Msg("quarantine report failed; retrying later")
+	}
+	if err := r.sendStatus(ctx); err != nil && ctx.Err() == nil {
+		r.log.Warn().Err(err).Msg("queue status report failed; retrying later")
 	}
 	if err := r.poll(ctx); err != nil && ctx.Err() == nil {
 		r.log.Warn().Err(err).Msg("quarantine decisions poll failed; retrying later")
@@ -90,6 +97,41 @@ func (r *reviewer) report(ctx context.Context) error {
 		return fmt.Errorf("agent: quarantine report: %w", err)
 	}
 	return r.q.MarkReported(ctx, ids...)
+}
+
+// agentStatus returns the queue's status in the shape the relay takes.
+func (r *reviewer) agentStatus(ctx context.Context) (transport.AgentStatus, error) {
+	st, err := readQueueStatus(ctx, r.q, r.stuckAfter)
+	if err != nil {
+		return transport.AgentStatus{}, err
+	}
+	counts := make(map[string]int, len(st.Items))
+	for s, n := range st.Items {
+		counts[string(s)] = n
+	}
+	return transport.AgentStatus{Counts: counts, OldestWaitingSeconds: st.OldestWaitingSeconds,
+		Stuck: st.Stuck, At: time.Now().UTC()}, nil
+}
+
+// sendStatus posts the queue's status to the relay.
+func (r *reviewer) sendStatus(ctx context.Context) error {
+	st, err := r.agentStatus(ctx)
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("agent: queue status: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.base+transport.AgentStatusPath, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("agent: queue status: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if err := r.do(req, nil); err != nil {
+		return fmt.Errorf("agent: queue status: %w", err)
+	}
+	return nil
 }
 
 // poll applies the decisions after the stored cursor, then advances it.

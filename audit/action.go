@@ -40,6 +40,7 @@ const (
 	ActionQuarantineReport  Action = "quarantine.report"  // an agent reported a quarantined item; Object is "<agent>/<item>"
 	ActionQuarantineRequeue Action = "quarantine.requeue" // a user sent a quarantined item back for processing
 	ActionQuarantineDiscard Action = "quarantine.discard" // a user discarded a quarantined item
+	ActionAgentStuck        Action = "agent.stuck"        // an agent reported its queue stuck (recorded when it becomes stuck)
 )
 
 // Actions returns the whole vocabulary, in declaration order. The slice is
@@ -55,6 +56,7 @@ func Actions() []Action {
 		ActionDownload, ActionStudyRelease, ActionExport, ActionVerify,
 		ActionConfigChange, ActionSoftwareVersion, ActionAccessDenied,
 		ActionQuarantineReport, ActionQuarantineRequeue, ActionQuarantineDiscard,
+		ActionAgentStuck,
 	}
 }
 

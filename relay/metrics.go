@@ -27,6 +27,7 @@ type monitor struct {
 	commit    prometheus.Histogram
 	inFlight  prometheus.Gauge
 	fhirFails prometheus.Counter
+	stuck     *prometheus.GaugeVec
 
 	fhir *fhirWriter
 
@@ -65,17 +66,22 @@ func newMonitor(projects []ProjectConfig) *monitor {
 			Name: "dicomgate_relay_imagingstudy_write_failures_total",
 			Help: "Failed writes of a study's FHIR ImagingStudy object.",
 		}),
+		stuck: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "dicomgate_relay_agents_stuck",
+			Help: "Agents whose latest status to this relay reports a stuck queue, by project.",
+		}, []string{"project"}),
 		fhir: newFHIRWriter(),
 		seen: map[string]time.Time{},
 	}
 	for _, p := range projects {
 		m.committed.WithLabelValues(p.ID)
+		m.stuck.WithLabelValues(p.ID)
 	}
 	connected := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "dicomgate_relay_connected_agents",
 		Help: "Agents that offered a file to this relay in the last 5 minutes.",
 	}, func() float64 { return float64(m.connectedAgents(time.Now())) })
-	m.reg.MustRegister(m.committed, m.rejected, m.bytes, m.commit, m.inFlight, m.fhirFails, connected,
+	m.reg.MustRegister(m.committed, m.rejected, m.bytes, m.commit, m.inFlight, m.fhirFails, m.stuck, connected,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -101,6 +107,14 @@ func (m *monitor) connectedAgents(now time.Time) int {
 		}
 	}
 	return len(m.seen)
+}
+
+// setStuck sets dicomgate_relay_agents_stuck from the stuck agents per
+// project (a project with reporting agents but none stuck maps to 0).
+func (m *monitor) setStuck(byProject map[string]int) {
+	for p, n := range byProject {
+		m.stuck.WithLabelValues(p).Set(float64(n))
+	}
 }
 
 // uploading counts an upload in flight from agent id until the returned

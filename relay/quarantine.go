@@ -32,6 +32,7 @@ const maxQuarantineReason = 300
 func (s *Server) registerAgentAPI(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+transport.QuarantinePath, s.handleQuarantineReport)
 	mux.HandleFunc("GET "+transport.CommandsPath, s.handleAgentCommands)
+	mux.HandleFunc("POST "+transport.AgentStatusPath, s.handleAgentStatus)
 }
 
 // requestAgent returns the enrolled agent whose verified client

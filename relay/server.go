@@ -45,6 +45,11 @@ type Server struct {
 
 	mon *monitor // metrics and FHIR writer (metrics.go)
 
+	// health holds the latest queue status of each agent reporting to
+	// this relay, in memory (agentstatus.go). With several relays, each
+	// shows the agents that report to it.
+	health agentHealthMap
+
 	// now is the clock of accounts and sessions (tests: WithClock).
 	now func() time.Time
 

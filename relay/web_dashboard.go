@@ -32,6 +32,11 @@ type Dashboard struct {
 	Lockouts []audit.Entry `json:"lockouts,omitempty"`
 	// Locked lists the accounts locked now (user managers only).
 	Locked []string `json:"locked,omitempty"`
+	// StuckAgents lists the agents whose latest status reports a stuck
+	// queue, and SilentAgents those that have not reported for 5
+	// minutes. Only agents reporting to this relay are known.
+	StuckAgents  []AgentAlert `json:"stuck_agents,omitempty"`
+	SilentAgents []AgentAlert `json:"silent_agents,omitempty"`
 }
 
 // ProjectSummary is one project on the dashboard.
@@ -102,6 +107,7 @@ func (s *Server) dashboard(ctx context.Context, p *Principal) (*Dashboard, error
 		d.Projects = append(d.Projects, ps)
 	}
 	now := s.now()
+	d.StuckAgents, d.SilentAgents = s.agentAlerts(visible, now)
 	count := func(action audit.Action, since time.Time, f func(audit.Entry)) error {
 		for e, err := range res.audit.Query(ctx, audit.Filter{Action: action, Since: since}) {
 			if err != nil {
