@@ -63,32 +63,38 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 	return s, nil
 }
 
-// migrate applies the missing schema migrations, each in one immediate
-// transaction so that concurrent openers apply each exactly once.
+// migrate applies the missing schema migrations of the metadata tables.
 func (s *SQLite) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	return migrateSQLite(ctx, s.db, "schema_migrations", sqliteMigrations())
+}
+
+// migrateSQLite applies the missing migrations of one track (metadata,
+// audit, accounts), recorded in table, each in one immediate transaction
+// so that concurrent openers apply each exactly once.
+func migrateSQLite(ctx context.Context, db *sql.DB, table string, migrations [][]string) error {
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+table+` (
 		version    INTEGER PRIMARY KEY,
 		applied_at INTEGER NOT NULL
 	)`); err != nil {
-		return fmt.Errorf("store: sqlite: migrate: %w", err)
+		return fmt.Errorf("store: sqlite: migrate %s: %w", table, err)
 	}
-	for i, stmts := range sqliteMigrations() {
-		if err := s.migrateOne(ctx, i+1, stmts); err != nil {
-			return fmt.Errorf("store: sqlite: migrate to version %d: %w", i+1, err)
+	for i, stmts := range migrations {
+		if err := migrateSQLiteOne(ctx, db, table, i+1, stmts); err != nil {
+			return fmt.Errorf("store: sqlite: migrate %s to version %d: %w", table, i+1, err)
 		}
 	}
 	return nil
 }
 
-// migrateOne applies one migration unless already recorded.
-func (s *SQLite) migrateOne(ctx context.Context, version int, stmts []string) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+// migrateSQLiteOne applies one migration unless already recorded.
+func migrateSQLiteOne(ctx context.Context, db *sql.DB, table string, version int, stmts []string) error {
+	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
 	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+table+` WHERE version = ?`, version).Scan(&n); err != nil {
 		return err
 	}
 	if n > 0 {
@@ -99,7 +105,7 @@ func (s *SQLite) migrateOne(ctx context.Context, version int, stmts []string) er
 			return err
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
+	if _, err := tx.ExecContext(ctx, `INSERT INTO `+table+` (version, applied_at) VALUES (?, ?)`,
 		version, time.Now().UnixMicro()); err != nil {
 		return err
 	}

@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
-	"time"
 )
 
 // sqliteAccountMigrations returns the account schema's migrations (accounts,
@@ -94,45 +92,7 @@ func sqliteAccountMigrations() [][]string {
 	}
 }
 
-// migrateAccounts applies the missing account migrations, each in one
-// immediate transaction so that concurrent openers apply each exactly once.
+// migrateAccounts applies the missing migrations of this track.
 func (a *SQLiteAccounts) migrateAccounts(ctx context.Context) error {
-	if _, err := a.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS accounts_schema_migrations (
-		version    INTEGER PRIMARY KEY,
-		applied_at INTEGER NOT NULL
-	)`); err != nil {
-		return fmt.Errorf("store: sqlite: accounts migrate: %w", err)
-	}
-	for i, stmts := range sqliteAccountMigrations() {
-		if err := a.migrateAccountsOne(ctx, i+1, stmts); err != nil {
-			return fmt.Errorf("store: sqlite: accounts migrate to version %d: %w", i+1, err)
-		}
-	}
-	return nil
-}
-
-// migrateAccountsOne applies one account migration unless already recorded.
-func (a *SQLiteAccounts) migrateAccountsOne(ctx context.Context, version int, stmts []string) error {
-	tx, err := a.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts_schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
-		return err
-	}
-	if n > 0 {
-		return nil
-	}
-	for _, stmt := range stmts {
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return err
-		}
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO accounts_schema_migrations (version, applied_at) VALUES (?, ?)`,
-		version, time.Now().UnixMicro()); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return migrateSQLite(ctx, a.db, "accounts_schema_migrations", sqliteAccountMigrations())
 }

@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
-	"time"
 )
 
 // sqliteAuditMigrations returns the audit log's schema migrations, in the
@@ -44,45 +42,7 @@ func sqliteAuditMigrations() [][]string {
 	}
 }
 
-// migrateAudit applies the missing audit migrations, each in one immediate
-// transaction so that concurrent openers apply each exactly once.
+// migrateAudit applies the missing migrations of this track.
 func (a *SQLiteAudit) migrateAudit(ctx context.Context) error {
-	if _, err := a.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS audit_schema_migrations (
-		version    INTEGER PRIMARY KEY,
-		applied_at INTEGER NOT NULL
-	)`); err != nil {
-		return fmt.Errorf("store: sqlite: audit migrate: %w", err)
-	}
-	for i, stmts := range sqliteAuditMigrations() {
-		if err := a.migrateAuditOne(ctx, i+1, stmts); err != nil {
-			return fmt.Errorf("store: sqlite: audit migrate to version %d: %w", i+1, err)
-		}
-	}
-	return nil
-}
-
-// migrateAuditOne applies one audit migration unless already recorded.
-func (a *SQLiteAudit) migrateAuditOne(ctx context.Context, version int, stmts []string) error {
-	tx, err := a.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
-		return err
-	}
-	if n > 0 {
-		return nil
-	}
-	for _, stmt := range stmts {
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return err
-		}
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_schema_migrations (version, applied_at) VALUES (?, ?)`,
-		version, time.Now().UnixMicro()); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return migrateSQLite(ctx, a.db, "audit_schema_migrations", sqliteAuditMigrations())
 }
