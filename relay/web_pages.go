@@ -340,17 +340,24 @@ type policyView struct {
 	CanEdit         bool
 }
 
-func (u *webUI) policyData(r *http.Request) (*policyView, error) {
-	p := principalFrom(r.Context())
+// pathRevision loads the policy revision named by the {rev} path value;
+// store.ErrNotExist when it is malformed or unknown.
+func (u *webUI) pathRevision(r *http.Request) (store.AccountStore, *store.PolicyRevision, error) {
 	st, err := u.s.accountStore()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	id, err := strconv.ParseInt(r.PathValue("rev"), 10, 64)
 	if err != nil {
-		return nil, store.ErrNotExist
+		return nil, nil, store.ErrNotExist
 	}
 	rev, err := st.GetPolicy(r.Context(), id)
+	return st, rev, err
+}
+
+func (u *webUI) policyData(r *http.Request) (*policyView, error) {
+	p := principalFrom(r.Context())
+	st, rev, err := u.pathRevision(r)
 	if err != nil {
 		return nil, err
 	}

@@ -7,7 +7,6 @@ import (
 	"html/template"
 	"mime/multipart"
 	"net/http"
-	"strconv"
 
 	"dicomgate/audit"
 	"dicomgate/policy"
@@ -107,15 +106,7 @@ func (s *Server) inMemorySample(h http.Handler) http.Handler {
 // for; store.ErrNotExist when there is no such revision.
 func (u *webUI) policyTestData(r *http.Request) (*policyTestView, error) {
 	p := principalFrom(r.Context())
-	id, err := strconv.ParseInt(r.PathValue("rev"), 10, 64)
-	if err != nil {
-		return nil, store.ErrNotExist
-	}
-	st, err := u.s.accountStore()
-	if err != nil {
-		return nil, err
-	}
-	rev, err := st.GetPolicy(r.Context(), id)
+	_, rev, err := u.pathRevision(r)
 	if err != nil {
 		return nil, err
 	}
