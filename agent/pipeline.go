@@ -1,13 +1,9 @@
 package agent
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -33,6 +29,7 @@ type Pipeline struct {
 	up   Uploader
 
 	metrics *Metrics // nil: not measured (see SetMetrics)
+	bufs    bufPools
 }
 
 // NewPipeline returns a pipeline over q. cfg is copied and completed with
@@ -257,13 +254,13 @@ func (p *Pipeline) process(ctx context.Context, it *Item) error {
 	if fi.Size() != it.SourceSize || !fi.ModTime().Equal(it.SourceModTime) {
 		return Permanent("source file changed after it was queued", nil)
 	}
-	sw, err := newSpoolWriter(p.cfg.SpoolDir, it.ID)
+	sw, err := newSpoolWriter(p.cfg.SpoolDir, it.ID, &p.bufs)
 	if err != nil {
 		return err
 	}
-	h := sha256.New()
-	cw := &countWriter{}
-	res, err := p.proc.Process(ctx, it, bufio.NewReaderSize(src, 1<<20), io.MultiWriter(sw, h, cw))
+	br := p.bufs.reader(src)
+	res, err := p.proc.Process(ctx, it, br, sw)
+	p.bufs.putReader(br)
 	if err == nil && res == nil {
 		err = errors.New("agent: processor returned no result")
 	}
@@ -274,16 +271,20 @@ func (p *Pipeline) process(ctx context.Context, it *Item) error {
 		sw.abort()
 		return err
 	}
-	sum := h.Sum(nil)
+	// The processor hashes what it writes (the seal writer does, for the
+	// manifest); a processor that does not report it gets it measured.
 	if res.Size == 0 {
-		res.Size = cw.n
+		res.Size = sw.n
 	}
 	if res.SHA256 == nil {
-		res.SHA256 = sum
+		if res.SHA256, err = sw.sum(); err != nil {
+			sw.abort()
+			return err
+		}
 	}
-	if res.Size != cw.n || !bytes.Equal(res.SHA256, sum) {
+	if res.Size != sw.n {
 		sw.abort()
-		return Permanent("sealed file size or hash differs from the processor's result", nil)
+		return Permanent("sealed file size differs from the processor's result", nil)
 	}
 	// The spool file is durable (fsynced, renamed, folder fsynced) before
 	// the item is marked sealed, in one transaction with the processing
@@ -419,12 +420,4 @@ func (p *Pipeline) removeSpoolTemps(ctx context.Context) {
 			os.Remove(f)
 		}
 	}
-}
-
-// countWriter counts the bytes written to it.
-type countWriter struct{ n int64 }
-
-func (c *countWriter) Write(b []byte) (int, error) {
-	c.n += int64(len(b))
-	return len(b), nil
 }

@@ -2,7 +2,9 @@ package agent
 
 import (
 	"bufio"
+	"crypto/sha256"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,11 +18,13 @@ func spoolPath(dir string, id int64) string {
 // spoolWriter writes a spool file atomically: into a temporary file in the
 // same folder, then fsync, rename and fsync of the folder in commit.
 type spoolWriter struct {
-	f   *os.File
-	buf *bufio.Writer
+	f     *os.File
+	buf   *bufio.Writer
+	n     int64 // bytes written
+	pools *bufPools
 }
 
-func newSpoolWriter(dir string, id int64) (*spoolWriter, error) {
+func newSpoolWriter(dir string, id int64, pools *bufPools) (*spoolWriter, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("agent: spool: %w", err)
 	}
@@ -28,15 +32,39 @@ func newSpoolWriter(dir string, id int64) (*spoolWriter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: spool: %w", err)
 	}
-	return &spoolWriter{f: f, buf: bufio.NewWriterSize(f, 1<<20)}, nil
+	return &spoolWriter{f: f, buf: pools.writer(f), pools: pools}, nil
 }
 
 // Write buffers p for the temporary file.
-func (w *spoolWriter) Write(p []byte) (int, error) { return w.buf.Write(p) }
+func (w *spoolWriter) Write(p []byte) (int, error) {
+	n, err := w.buf.Write(p)
+	w.n += int64(n)
+	return n, err
+}
+
+// release returns the write buffer to the pool once everything is flushed
+// or abandoned.
+func (w *spoolWriter) release() {
+	if w.buf != nil {
+		w.pools.putWriter(w.buf)
+		w.buf = nil
+	}
+}
+
+// sum returns the SHA-256 of the synced temporary file, read back.
+func (w *spoolWriter) sum() ([]byte, error) {
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(w.f, 0, w.n)); err != nil {
+		return nil, fmt.Errorf("agent: spool read back: %w", err)
+	}
+	return h.Sum(nil), nil
+}
 
 // sync flushes and fsyncs the temporary file.
 func (w *spoolWriter) sync() error {
-	if err := w.buf.Flush(); err != nil {
+	err := w.buf.Flush()
+	w.release()
+	if err != nil {
 		return fmt.Errorf("agent: spool write: %w", err)
 	}
 	if err := w.f.Sync(); err != nil {
@@ -69,6 +97,7 @@ func (w *spoolWriter) commit(dst string) error {
 
 // abort discards the temporary file.
 func (w *spoolWriter) abort() {
+	w.release()
 	w.f.Close()
 	os.Remove(w.f.Name())
 }

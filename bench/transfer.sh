@@ -19,7 +19,9 @@
 #        uploads_in_flight, watch stable_for;  PUT_J (8): raw PutObject concurrency;
 #        BIG (1), BIG_FRAMES (4000); LOG_LEVEL (info) of relay and agent;
 #        PROFILE=1: perf record -g the relay and agent during the dicomgate runs
-#        (reports in $WORK/perf-*.txt); KEEP=1 keeps the per-run folders.
+#        (reports in $WORK/perf-*.txt) and Go CPU profiles of both processes
+#        ($WORK/cpu-{relay,agent}-*.pprof, go tool pprof -top);
+#        ONLY=dicomgate|storescu|putobject runs one of the three (no ratios); KEEP=1 keeps the per-run folders.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
@@ -36,6 +38,7 @@ BIG_FRAMES=${BIG_FRAMES:-4000}
 LOG_LEVEL=${LOG_LEVEL:-info}
 PROFILE=${PROFILE:-0}
 KEEP=${KEEP:-0}
+ONLY=${ONLY:-}
 mkdir -p "$WORK/bin"
 WORK=$(cd "$WORK" && pwd)
 for tool in storescu storescp /usr/bin/python3; do command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y dcmtk" >&2; exit 1; }; done
@@ -177,13 +180,15 @@ EOF
   # the timed drop is a rename per file, as a PACS export would do.
   cp -r "$src/." "$site/stage/"; rm -f "$site/stage/answer_key.json"
   export QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING=true
-  (cd "$site" && exec "$DG" --log-format json --log-level "$LOG_LEVEL" relay --config relay.yaml >relay.log 2>&1) &
+  local prof_r=() prof_a=()
+  [ "$PROFILE" = 1 ] && prof_r=(--cpuprofile "$WORK/cpu-relay-$set-$RUN.pprof") && prof_a=(--cpuprofile "$WORK/cpu-agent-$set-$RUN.pprof")
+  (cd "$site" && exec "$DG" "${prof_r[@]}" --log-format json --log-level "$LOG_LEVEL" relay --config relay.yaml >relay.log 2>&1) &
   relay_pid=$!; PIDS+=("$relay_pid")
   wait_tcp "$rp" "$relay_pid" "$site/relay.log"
   wait_tcp "$ap" "$relay_pid" "$site/relay.log"
   tok=$(cd "$site" && "$DG" token create --config relay.yaml --project demo --site site-01 2>/dev/null)
   (cd "$site" && "$DG" agent enroll --config agent.yaml --relay "127.0.0.1:$rp" --token "$tok" >/dev/null 2>&1)
-  (cd "$site" && exec "$DG" --log-format json --log-level "$LOG_LEVEL" agent --config agent.yaml >agent.log 2>&1) &
+  (cd "$site" && exec "$DG" "${prof_a[@]}" --log-format json --log-level "$LOG_LEVEL" agent --config agent.yaml >agent.log 2>&1) &
   agent_pid=$!; PIDS+=("$agent_pid")
   sleep 1; kill -0 "$agent_pid" || { tail "$site/agent.log" >&2; exit 1; }
   sync
@@ -256,9 +261,9 @@ bench() {
   local set=$1 src=$2
   printf '\n== %s: %d files, %.1f MB ==\n' "$set" "$(count_files "$src")" "$(echo "$(count_bytes "$src")/1000000" | bc -l)"
   for _ in $(seq "$REPEAT"); do
-    dicomgate_run "$set" "$src"
-    storescu_run "$set" "$src"
-    put_run "$set" "$src"
+    [ -z "$ONLY" ] || [ "$ONLY" = dicomgate ] && dicomgate_run "$set" "$src"
+    [ -z "$ONLY" ] || [ "$ONLY" = storescu ] && storescu_run "$set" "$src"
+    [ -z "$ONLY" ] || [ "$ONLY" = putobject ] && put_run "$set" "$src"
   done
 }
 

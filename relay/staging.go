@@ -83,12 +83,17 @@ func stagedSize(path string, size int64) (int64, error) {
 
 // stage copies r to f from offset on, and to h (a hash: it never fails)
 // once written, reporting progress to the test hook. It returns the bytes
-// written.
+// written. Writes are of stagingBufSize bytes but the last: a stream hands
+// out data a packet or two at a time, and a write per packet costs more
+// than the copy.
 func (s *Server) stage(f *os.File, fileID string, offset int64, r io.Reader, h io.Writer) (int64, error) {
 	buf := make([]byte, stagingBufSize)
 	var n int64
 	for {
-		m, rerr := r.Read(buf)
+		m, rerr := io.ReadFull(r, buf)
+		if rerr == io.ErrUnexpectedEOF {
+			rerr = io.EOF
+		}
 		if m > 0 {
 			if _, err := f.WriteAt(buf[:m], offset+n); err != nil {
 				return n, err

@@ -117,9 +117,8 @@ func (h handler) Begin(ctx context.Context, peer transport.Peer, offer *transpor
 	return have, nil, nil
 }
 
-// Write implements transport.Handler: it stages the bytes at offset
-// (fsynced, kept when the stream is cut), verifies size and SHA-256 and
-// commits.
+// Write implements transport.Handler: it stages the bytes at offset (kept,
+// fsynced, when the stream is cut), verifies size and SHA-256 and commits.
 func (h handler) Write(ctx context.Context, peer transport.Peer, offer *transport.Offer, offset int64, r io.Reader) (*transport.Receipt, error) {
 	s := h.s
 	defer s.mon.uploading(peer.AgentID)()
@@ -164,15 +163,25 @@ func (h handler) Write(ctx context.Context, peer transport.Peer, offer *transpor
 		}
 	}
 	n, copyErr := s.stage(f, offer.ID, offset, r, hs)
-	if err := f.Sync(); err != nil {
-		return nil, fmt.Errorf("relay: staging file sync: %w", err)
-	}
 	if copyErr != nil {
+		// Kept for the agent to resume from: fsynced, so a relay restart
+		// does not make it start over.
+		if err := f.Sync(); err != nil {
+			return nil, fmt.Errorf("relay: staging file sync: %w", err)
+		}
 		return nil, fmt.Errorf("relay: staging: %w", copyErr)
 	}
+	// A complete file is not fsynced: it is committed from the page cache
+	// right away and removed. Staged bytes that a crash lost or tore show
+	// up as a hash mismatch on the next attempt, which starts over.
 	if offset+n != offer.Size || [32]byte(hs.Sum(nil)) != offer.SHA256 {
 		f.Close()
 		os.Remove(path)
+		if offset > 0 {
+			// The fault may lie in what an earlier stream staged (a relay
+			// crash, a full disk): not the agent's file's fault.
+			return nil, reject(transport.CodeUnavailable, "staged data lost, retry")
+		}
 		rej := reject(transport.CodeHashMismatch, "content does not match the offer and manifest")
 		s.logRefusal(peer, offer, rej)
 		return nil, rej

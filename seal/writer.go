@@ -35,8 +35,9 @@ type Stats struct {
 type Writer struct {
 	dst     io.Writer
 	aead    cipher.AEAD
-	buf     []byte // plaintext of the pending chunk, cap chunkSize
-	out     []byte // scratch for the sealed chunk
+	buf     []byte // plaintext of the pending chunk, sealed in place
+	chunk   int    // plaintext bytes per chunk
+	pooled  *[]byte
 	counter uint64
 	ptHash  hash.Hash
 	ctHash  hash.Hash
@@ -95,11 +96,12 @@ func NewWriter(dst io.Writer, recipients []*Recipient, opts ...Option) (*Writer,
 	w := &Writer{
 		dst:    dst,
 		aead:   aead,
-		buf:    make([]byte, 0, cfg.chunkSize),
-		out:    make([]byte, 0, cfg.chunkSize+tagSize),
+		chunk:  cfg.chunkSize,
 		ptHash: sha256.New(),
 		ctHash: sha256.New(),
 	}
+	w.pooled = getChunkBuffer(cfg.chunkSize + tagSize)
+	w.buf = (*w.pooled)[:0]
 	if err := w.emit(full); err != nil {
 		return nil, err
 	}
@@ -162,13 +164,13 @@ func (w *Writer) Write(p []byte) (int, error) {
 	}
 	total := 0
 	for len(p) > 0 {
-		if len(w.buf) == cap(w.buf) {
+		if len(w.buf) == w.chunk {
 			if err := w.flush(false); err != nil {
 				w.err = err
 				return total, err
 			}
 		}
-		n := copy(w.buf[len(w.buf):cap(w.buf)], p)
+		n := copy(w.buf[len(w.buf):w.chunk], p)
 		w.buf = w.buf[:len(w.buf)+n]
 		w.ptHash.Write(p[:n])
 		w.stats.PlaintextSize += int64(n)
@@ -185,10 +187,11 @@ func (w *Writer) flush(last bool) error {
 	}
 	var nonce [nonceSize]byte
 	chunkNonce(&nonce, w.counter, last)
-	w.out = w.aead.Seal(w.out[:0], nonce[:], w.buf, nil)
+	// Sealed in place: buf has room for the tag (see NewWriter).
+	out := w.aead.Seal(w.buf[:0], nonce[:], w.buf, nil)
 	w.counter++
 	w.buf = w.buf[:0]
-	return w.emit(w.out)
+	return w.emit(out)
 }
 
 // Close writes the final chunk (possibly empty) and finalises [Writer.Stats].
@@ -205,6 +208,8 @@ func (w *Writer) Close() error {
 		return err
 	}
 	w.closed = true
+	putChunkBuffer(w.pooled)
+	w.pooled, w.buf = nil, nil
 	copy(w.stats.PlaintextSHA256[:], w.ptHash.Sum(nil))
 	copy(w.stats.CiphertextSHA256[:], w.ctHash.Sum(nil))
 	return nil

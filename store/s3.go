@@ -15,9 +15,10 @@ import (
 // RGW, versitygw), through minio-go. Puts stream: the object is never held
 // whole in memory, at most about one part (S3Config.PartSize).
 type S3 struct {
-	client   *minio.Client
-	bucket   string
-	partSize uint64
+	client      *minio.Client
+	bucket      string
+	partSize    uint64
+	signPayload bool
 }
 
 // NewS3 connects to the bucket described by cfg, checks that it exists and
@@ -29,6 +30,8 @@ func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
 	opts := &minio.Options{
 		Secure: cfg.UseTLS,
 		Region: cfg.Region,
+		// CRC32C trailers on unsigned payloads (see S3Config.SignPayload).
+		TrailingHeaders: !cfg.SignPayload,
 	}
 	if cfg.AccessKey != "" {
 		opts.Creds = credentials.NewStaticV4(cfg.AccessKey, string(cfg.SecretKey), "")
@@ -41,7 +44,7 @@ func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
 	if partSize == 0 {
 		partSize = DefaultPartSize
 	}
-	s := &S3{client: client, bucket: cfg.Bucket, partSize: partSize}
+	s := &S3{client: client, bucket: cfg.Bucket, partSize: partSize, signPayload: cfg.SignPayload}
 	ok, err := client.BucketExists(ctx, cfg.Bucket)
 	if err != nil {
 		return nil, fmt.Errorf("store: s3: bucket %s: %w", cfg.Bucket, err)
@@ -72,8 +75,9 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64) error
 		return fmt.Errorf("store: put %s: %w", key, err)
 	}
 	_, err := s.client.PutObject(ctx, s.bucket, key, newExactReader(ctx, r, size), size, minio.PutObjectOptions{
-		ContentType: "application/octet-stream",
-		PartSize:    s.partSize,
+		ContentType:          "application/octet-stream",
+		PartSize:             s.partSize,
+		DisableContentSha256: !s.signPayload,
 	})
 	if err != nil {
 		return fmt.Errorf("store: put %s: %w", key, s.mapErr(ctx, err))

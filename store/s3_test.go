@@ -9,17 +9,25 @@ import (
 	"dicomgate/store/storetest"
 )
 
+// TestS3 runs the object store suite against a real S3 server, with
+// unsigned payloads and CRC32C trailers (the default) and with signed
+// payloads.
 func TestS3(t *testing.T) {
 	cfg := storetest.StartS3(t)
 	var n atomic.Int64
-	storetest.Run(t, func(t *testing.T) store.ObjectStore {
-		c := cfg
-		c.Bucket = fmt.Sprintf("conformance-%d", n.Add(1)) // a fresh, empty bucket
-		c.PartSize = 5 << 20                               // 12 MiB objects go multipart
-		s, err := store.NewS3(t.Context(), c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	})
+	for _, sign := range []bool{false, true} {
+		t.Run(fmt.Sprintf("sign_payload=%v", sign), func(t *testing.T) {
+			storetest.Run(t, func(t *testing.T) store.ObjectStore {
+				c := cfg
+				c.Bucket = fmt.Sprintf("conformance-%d", n.Add(1)) // a fresh, empty bucket
+				c.PartSize = 5 << 20                               // 12 MiB objects go multipart
+				c.SignPayload = sign
+				s, err := store.NewS3(t.Context(), c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s
+			})
+		})
+	}
 }

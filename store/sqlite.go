@@ -19,7 +19,7 @@ import (
 // file; writers queue on a busy timeout. Times are stored as integer
 // microseconds since the Unix epoch, UTC.
 type SQLite struct {
-	db *sql.DB
+	db *stmtDB
 }
 
 // sqliteBusyTimeout is how long a writer waits for the database lock.
@@ -55,7 +55,7 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 	// statement takes about a millisecond. Several processes on one file
 	// (relay and `dicomgate audit verify`) still meet at the busy timeout.
 	db.SetMaxOpenConns(1)
-	s := &SQLite{db: db}
+	s := &SQLite{db: newStmtDB(db)}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -65,7 +65,7 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 
 // migrate applies the missing schema migrations of the metadata tables.
 func (s *SQLite) migrate(ctx context.Context) error {
-	return migrateSQLite(ctx, s.db, "schema_migrations", sqliteMigrations())
+	return migrateSQLite(ctx, s.db.DB, "schema_migrations", sqliteMigrations())
 }
 
 // migrateSQLite applies the missing migrations of one track (metadata,

@@ -12,7 +12,7 @@ import (
 // same SQLite file as [SQLite], on a migration track of their own. Get one
 // from an open metadata database with [SQLite.Accounts].
 type SQLiteAccounts struct {
-	db *sql.DB
+	db *stmtDB
 }
 
 var _ AccountStore = (*SQLiteAccounts)(nil)

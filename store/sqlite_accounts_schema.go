@@ -94,5 +94,5 @@ func sqliteAccountMigrations() [][]string {
 
 // migrateAccounts applies the missing migrations of this track.
 func (a *SQLiteAccounts) migrateAccounts(ctx context.Context) error {
-	return migrateSQLite(ctx, a.db, "accounts_schema_migrations", sqliteAccountMigrations())
+	return migrateSQLite(ctx, a.db.DB, "accounts_schema_migrations", sqliteAccountMigrations())
 }

@@ -20,7 +20,7 @@ import (
 // hash id are the backstop that makes a duplicate index impossible
 // whatever the isolation level (PostgreSQL's READ COMMITTED included).
 type SQLiteAudit struct {
-	db    *sql.DB
+	db    *stmtDB
 	owned *SQLite // closed by Close when the audit store opened it
 }
 

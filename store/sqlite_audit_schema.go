@@ -44,5 +44,5 @@ func sqliteAuditMigrations() [][]string {
 
 // migrateAudit applies the missing migrations of this track.
 func (a *SQLiteAudit) migrateAudit(ctx context.Context) error {
-	return migrateSQLite(ctx, a.db, "audit_schema_migrations", sqliteAuditMigrations())
+	return migrateSQLite(ctx, a.db.DB, "audit_schema_migrations", sqliteAuditMigrations())
 }
