@@ -8,6 +8,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -324,5 +326,69 @@ func TestStageLocksWaitAndCancel(t *testing.T) {
 	again()
 	if len(l.m) != 0 {
 		t.Fatalf("locks leaked: %d", len(l.m))
+	}
+}
+
+// TestResumeOverDamagedStaging: staged bytes damaged while the agent was
+// away (a relay crash tearing an unsynced file, a disk fault) are not the
+// agent's fault. The resumed upload is refused as retryable, not as a hash
+// mismatch (which would quarantine a good file), the staging file is
+// dropped, and the next attempt starts from zero and commits.
+func TestResumeOverDamagedStaging(t *testing.T) {
+	const gate = transport.DataChunkSize
+	reached := make(chan struct{})
+	var once sync.Once
+	e := startRelay(t, envOptions{onStaged: func(_ string, staged int64) {
+		if staged >= gate {
+			once.Do(func() { close(reached) })
+		}
+	}})
+	a := e.enrol(t, testProject, testSite, transport.ModeQUIC)
+	f := e.seal(t, a, fileSpec{size: 4 * transport.DataChunkSize})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := a.conn.Upload(ctx, f.offer, &gatedReader{data: f.sealed, gate: gate, ctx: ctx})
+		errc <- err
+	}()
+	<-reached
+	cancel()
+	if err := <-errc; err == nil || !transport.Retryable(err) {
+		t.Fatalf("cut upload: %v, want a retryable error", err)
+	}
+	r, _ := e.srv.resources()
+	staged := dcmFiles(t, r.stagingDir)
+	if len(staged) != 1 {
+		t.Fatalf("staging holds %v, want one partial file", staged)
+	}
+	path := filepath.Join(r.stagingDir, staged[0])
+	fh, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fh.WriteAt([]byte("torn"), 100); err != nil {
+		t.Fatal(err)
+	}
+	fh.Close()
+
+	_, err = a.conn.Upload(context.Background(), f.offer, bytes.NewReader(f.sealed))
+	var rej *transport.RejectedError
+	if err == nil || !transport.Retryable(err) || (errors.As(err, &rej) && rej.Code == transport.CodeHashMismatch) {
+		t.Fatalf("resume over damaged staging: %v, want a retryable refusal", err)
+	}
+	if left := dcmFiles(t, r.stagingDir); len(left) != 0 {
+		t.Fatalf("damaged staging file kept: %v", left)
+	}
+	rec := &offsetRecorder{r: bytes.NewReader(f.sealed), first: -1}
+	rcpt, err := a.conn.Upload(context.Background(), f.offer, rec)
+	if err != nil {
+		t.Fatalf("upload after the damaged staging was dropped: %v", err)
+	}
+	if rec.first != 0 {
+		t.Fatalf("restarted from %d, want 0", rec.first)
+	}
+	if !bytes.Equal(readObject(t, r.objects, rcpt.ObjectKey), f.sealed) {
+		t.Fatal("committed object differs")
 	}
 }
