@@ -261,9 +261,9 @@ bench() {
   local set=$1 src=$2
   printf '\n== %s: %d files, %.1f MB ==\n' "$set" "$(count_files "$src")" "$(echo "$(count_bytes "$src")/1000000" | bc -l)"
   for _ in $(seq "$REPEAT"); do
-    [ -z "$ONLY" ] || [ "$ONLY" = dicomgate ] && dicomgate_run "$set" "$src"
-    [ -z "$ONLY" ] || [ "$ONLY" = storescu ] && storescu_run "$set" "$src"
-    [ -z "$ONLY" ] || [ "$ONLY" = putobject ] && put_run "$set" "$src"
+    if [ -z "$ONLY" ] || [ "$ONLY" = dicomgate ]; then dicomgate_run "$set" "$src"; fi
+    if [ -z "$ONLY" ] || [ "$ONLY" = storescu ]; then storescu_run "$set" "$src"; fi
+    if [ -z "$ONLY" ] || [ "$ONLY" = putobject ]; then put_run "$set" "$src"; fi
   done
 }
 

@@ -51,6 +51,7 @@ func agentLogger(cmd *cobra.Command, g *globalOptions, cfg *agent.Config, fallba
 }
 
 func runAgent(cmd *cobra.Command, g *globalOptions, o agentOptions) error {
+	tuneServiceGC()
 	cfg, err := agent.Load(o.config)
 	if err != nil {
 		return err

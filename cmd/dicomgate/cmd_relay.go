@@ -33,6 +33,7 @@ core labs pin it with dicomgate fetch --ca-fingerprint.`,
 }
 
 func runRelay(cmd *cobra.Command, g *globalOptions, o relayOptions) error {
+	tuneServiceGC()
 	log := g.logger(cmd.ErrOrStderr())
 	cfg, err := relay.Load(o.config)
 	if err != nil {
