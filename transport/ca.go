@@ -193,29 +193,39 @@ func (ca *CA) IssueServerCert(hosts []string) (tls.Certificate, error) {
 }
 
 // IssueClientCert issues an agent certificate for pub (ECDSA P-256 or
-// Ed25519) valid for validity. The agent ID goes in the CommonName and in a
-// URI SAN "dicomgate:agent:<id>". It returns the certificate DER; see
+// Ed25519) valid for validity from now (dated back 48 h, like every
+// certificate of the CA). The agent ID goes in the CommonName and in a URI
+// SAN "dicomgate:agent:<id>". It returns the certificate DER; see
 // EncodeCertificatePEM.
 func (ca *CA) IssueClientCert(pub crypto.PublicKey, agentID string, validity time.Duration) ([]byte, error) {
+	if validity <= 0 {
+		return nil, errors.New("transport: client certificate validity must be positive")
+	}
+	now := time.Now()
+	return ca.IssueClientCertBetween(pub, agentID, now.Add(-clockSkew), now.Add(validity))
+}
+
+// IssueClientCertBetween is IssueClientCert with an explicit validity
+// period (tests of expired and not yet valid certificates use it).
+func (ca *CA) IssueClientCertBetween(pub crypto.PublicKey, agentID string, notBefore, notAfter time.Time) ([]byte, error) {
 	if err := ValidateAgentID(agentID); err != nil {
 		return nil, err
 	}
 	if err := checkAgentKey(pub); err != nil {
 		return nil, err
 	}
-	if validity <= 0 {
-		return nil, errors.New("transport: client certificate validity must be positive")
+	if !notAfter.After(notBefore) {
+		return nil, errors.New("transport: client certificate must end after it starts")
 	}
 	serial, err := randomSerial()
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
 		Subject:      pkix.Name{CommonName: agentID, Organization: []string{"dicomgate agent"}},
-		NotBefore:    now.Add(-clockSkew),
-		NotAfter:     now.Add(validity),
+		NotBefore:    notBefore,
+		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 		URIs:         []*url.URL{agentURI(agentID)},

@@ -45,6 +45,13 @@ type ClientConfig struct {
 	// Certificate is the agent's certificate chain and key. Zero value: no
 	// client certificate (the connection may only enrol).
 	Certificate tls.Certificate `yaml:"-"`
+	// GetCertificate, when set, replaces Certificate: it is asked at each
+	// handshake, so a renewed certificate is used by the next connection.
+	// Default nil.
+	GetCertificate func() (*tls.Certificate, error) `yaml:"-"`
+	// Time is this side's clock: the relay's certificate must be valid at
+	// its time, and clock exchanges send it. Default time.Now.
+	Time func() time.Time `yaml:"-"`
 	// RootCAs holds the pinned relay CA. Required unless PinnedCAFingerprint
 	// is set.
 	RootCAs *x509.CertPool `yaml:"-"`
@@ -92,10 +99,15 @@ type Conn struct {
 
 // Dial connects to the relay. In ModeAuto it tries QUIC for at most
 // QUICTimeout and then TCP; Protocol reports which one won. Errors are
-// retryable (network) unless the relay refused the handshake, in which case
-// the error still is not a *RejectedError: TLS carries no reason.
+// retryable (network) except two verdicts, which are not worth a TCP
+// fallback and need an operator: a *ClockSkewError (the relay's
+// certificate is not valid at this machine's time) and a
+// *CertificateRefusedError (the relay refused the agent certificate; TLS
+// carries no reason, so it holds this side's diagnosis: expired, not yet
+// valid, or refused).
 func Dial(ctx context.Context, cfg ClientConfig) (*Conn, error) {
-	tlsConf, err := clientTLSConfig(&cfg)
+	skew := &skewNote{}
+	tlsConf, err := clientTLSConfig(&cfg, skew)
 	if err != nil {
 		return nil, err
 	}
@@ -139,6 +151,10 @@ func Dial(ctx context.Context, cfg ClientConfig) (*Conn, error) {
 			connected = true
 			return c, nil
 		}
+		if verdict := cfg.handshakeVerdict(quicErr, skew); verdict != nil {
+			// Not a network problem: TCP would meet the same verdict.
+			return nil, verdict
+		}
 		quicErr = fmt.Errorf("transport: dial quic: %w", quicErr)
 		if cfg.Mode == ModeQUIC || ctx.Err() != nil {
 			return nil, quicErr
@@ -151,12 +167,31 @@ func Dial(ctx context.Context, cfg ClientConfig) (*Conn, error) {
 	c.proto = ProtocolTCP
 	tc, err := c.dialTCP(ctx)
 	if err != nil {
+		if verdict := cfg.handshakeVerdict(err, skew); verdict != nil {
+			return nil, verdict
+		}
 		return nil, errors.Join(quicErr, err)
 	}
 	c.putTCP(tc)
 	c.log.Debug().Str("proto", string(ProtocolTCP)).Msg("connected to relay")
 	connected = true
 	return c, nil
+}
+
+// handshakeVerdict returns the *ClockSkewError or *CertificateRefusedError
+// behind a failed dial, or nil when err is something else (network).
+func (cfg *ClientConfig) handshakeVerdict(err error, skew *skewNote) error {
+	if ce := skew.get(); ce != nil {
+		return ce
+	}
+	var ce *ClockSkewError
+	if errors.As(err, &ce) {
+		return ce
+	}
+	if refusedCertificate(err) {
+		return cfg.certificateRefusal(err)
+	}
+	return nil
 }
 
 // awaitServerHello reads the relay's Hello from its unidirectional stream:

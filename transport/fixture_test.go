@@ -85,6 +85,15 @@ func (h *stagingHandler) Enrol(ctx context.Context, req *EnrolRequest) (*EnrolRe
 	return &EnrolResponse{AgentID: id, CertChain: [][]byte{der}, CACert: h.ca.Certificate().Raw}, nil
 }
 
+// Renew implements Renewer: a day-long certificate for the key, same agent.
+func (h *stagingHandler) Renew(ctx context.Context, peer Peer, req *RenewRequest) (*RenewResponse, error) {
+	der, err := h.ca.IssueClientCert(req.PublicKey, peer.AgentID, 24*time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	return &RenewResponse{CertChain: [][]byte{der}}, nil
+}
+
 func (h *stagingHandler) Begin(ctx context.Context, peer Peer, offer *Offer) (int64, *Receipt, error) {
 	h.mu.Lock()
 	h.begins++
@@ -176,6 +185,8 @@ type envOptions struct {
 	authorize   func(ctx context.Context, agentID string, cert *x509.Certificate) error
 	disableQUIC bool
 	progress    func(id string, staged int64)
+	onRefused   func(ctx context.Context, r Refusal)
+	onClock     func(ctx context.Context, peer Peer, agentTime, relayTime time.Time)
 }
 
 func newEnv(t testing.TB, opt envOptions) *testEnv {
@@ -198,6 +209,7 @@ func newEnv(t testing.TB, opt envOptions) *testEnv {
 		DisableQUIC: opt.disableQUIC,
 	}
 	cfg.Authorize = opt.authorize
+	cfg.OnRefused, cfg.OnClock = opt.onRefused, opt.onClock
 	srv, err := Listen(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)

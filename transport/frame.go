@@ -21,6 +21,10 @@ const (
 	FrameError         FrameType = 0x07 // either side: code + fixed message
 	FrameEnrolRequest  FrameType = 0x08 // agent: token secret, public key, name
 	FrameEnrolResponse FrameType = 0x09 // relay: agent ID, certificate chain, CA
+	FrameClock         FrameType = 0x0A // agent: its clock (Unix ns)
+	FrameClockReply    FrameType = 0x0B // relay: its clock (Unix ns)
+	FrameRenewRequest  FrameType = 0x0C // agent: public key and proof, on its authenticated connection
+	FrameRenewResponse FrameType = 0x0D // relay: the new certificate chain
 )
 
 const (

@@ -36,8 +36,22 @@ type ServerConfig struct {
 	// handshake (revoked or unknown agents). Nil accepts every agent the CA
 	// certified.
 	Authorize func(ctx context.Context, agentID string, cert *x509.Certificate) error `yaml:"-"`
-	// Handler serves enrolments and uploads. Required.
+	// Handler serves enrolments and uploads, and renewals when it
+	// implements [Renewer]. Required.
 	Handler Handler `yaml:"-"`
+	// OnRefused, when set, is called for every agent certificate refused
+	// at the handshake (expired, not yet valid, foreign CA, revoked,
+	// unknown...), on QUIC and TCP alike, with the handshake's context.
+	// It must return quickly. Default nil: refusals are only logged at
+	// debug level.
+	OnRefused func(ctx context.Context, r Refusal) `yaml:"-"`
+	// OnClock, when set, is called for each clock exchange of an
+	// authenticated agent with the agent's claimed time and the relay's
+	// own (see [Conn.Clock]). Default nil.
+	OnClock func(ctx context.Context, peer Peer, agentTime, relayTime time.Time) `yaml:"-"`
+	// Time is the relay's clock, for certificate checks and clock
+	// exchanges. Default time.Now.
+	Time func() time.Time `yaml:"-"`
 	// MaxIncomingStreams caps concurrent streams per QUIC connection.
 	// Default 100.
 	MaxIncomingStreams int64 `yaml:"max_incoming_streams"`
@@ -96,7 +110,8 @@ func (cfg *ServerConfig) validate() error {
 type Server struct {
 	cfg     ServerConfig
 	log     zerolog.Logger
-	tlsConf *tls.Config
+	tlsConf *tls.Config // QUIC
+	tcpConf *tls.Config // TLS over TCP
 
 	udp  net.PacketConn
 	tr   *quic.Transport
@@ -130,7 +145,8 @@ func Listen(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	s := &Server{
 		cfg:       cfg,
 		log:       cfg.Logger,
-		tlsConf:   serverTLSConfig(&cfg),
+		tlsConf:   serverTLSConfig(&cfg, ProtocolQUIC),
+		tcpConf:   serverTLSConfig(&cfg, ProtocolTCP),
 		quicConns: map[*quic.Conn]struct{}{},
 		tcpConns:  map[net.Conn]bool{},
 	}

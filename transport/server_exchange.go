@@ -61,6 +61,12 @@ func (s *Server) exchange(ctx context.Context, peer Peer, r *bufio.Reader, w *bu
 	case FrameEnrolRequest:
 		s.enrol(ctx, peer, f.Payload, w)
 		return exchangeResult{state: exchangeClean}
+	case FrameClock:
+		s.clock(ctx, peer, f.Payload, w)
+		return exchangeResult{state: exchangeClean}
+	case FrameRenewRequest:
+		s.renew(ctx, peer, f.Payload, w)
+		return exchangeResult{state: exchangeClean}
 	}
 	s.reply(w, FrameError, marshalError(rejBadRequest))
 	return broken

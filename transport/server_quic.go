@@ -40,7 +40,7 @@ func (s *Server) serveQUICConn(acceptCtx, workCtx context.Context, qc *quic.Conn
 		delete(s.quicConns, qc)
 		s.mu.Unlock()
 	}()
-	peer := peerFromState(qc.ConnectionState().TLS, qc.RemoteAddr(), ProtocolQUIC)
+	peer := peerFromState(qc.ConnectionState().TLS, qc.RemoteAddr(), ProtocolQUIC, &s.cfg)
 	// The server Hello on a unidirectional stream tells the client that its
 	// certificate was accepted (its own handshake completes before that).
 	if us, err := qc.OpenUniStream(); err == nil {

@@ -55,7 +55,7 @@ func (s *Server) serveTCPConn(workCtx context.Context, nc net.Conn) {
 		s.mu.Unlock()
 		nc.Close()
 	}()
-	tc := tls.Server(deadlineConn{Conn: nc, timeout: s.cfg.IdleTimeout}, s.tlsConf)
+	tc := tls.Server(deadlineConn{Conn: nc, timeout: s.cfg.IdleTimeout}, s.tcpConf)
 	hsCtx, cancel := context.WithTimeout(workCtx, s.cfg.HandshakeTimeout)
 	err := tc.HandshakeContext(hsCtx)
 	cancel()
@@ -63,7 +63,7 @@ func (s *Server) serveTCPConn(workCtx context.Context, nc net.Conn) {
 		s.log.Debug().Str("proto", string(ProtocolTCP)).Msg("handshake refused")
 		return
 	}
-	peer := peerFromState(tc.ConnectionState(), nc.RemoteAddr(), ProtocolTCP)
+	peer := peerFromState(tc.ConnectionState(), nc.RemoteAddr(), ProtocolTCP, &s.cfg)
 	s.log.Debug().Str("agent_id", peer.AgentID).Str("proto", string(ProtocolTCP)).Msg("connection accepted")
 	br := bufio.NewReaderSize(tc, 64<<10)
 	bw := bufio.NewWriterSize(tc, 16<<10)
