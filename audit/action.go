@@ -41,6 +41,10 @@ const (
 	ActionQuarantineRequeue Action = "quarantine.requeue" // a user sent a quarantined item back for processing
 	ActionQuarantineDiscard Action = "quarantine.discard" // a user discarded a quarantined item
 	ActionAgentStuck        Action = "agent.stuck"        // an agent reported its queue stuck (recorded when it becomes stuck)
+
+	ActionAgentHandshakeRefused Action = "agent.handshake_refused" // an agent certificate was refused at the handshake (rate-limited); Reason says why
+	ActionAgentClockSkew        Action = "agent.clock_skew"        // an agent's clock is off the relay's beyond the threshold (once per episode)
+	ActionAgentCertRenewed      Action = "agent.cert_renewed"      // an agent renewed its certificate
 )
 
 // Actions returns the whole vocabulary, in declaration order. The slice is
@@ -57,6 +61,7 @@ func Actions() []Action {
 		ActionConfigChange, ActionSoftwareVersion, ActionAccessDenied,
 		ActionQuarantineReport, ActionQuarantineRequeue, ActionQuarantineDiscard,
 		ActionAgentStuck,
+		ActionAgentHandshakeRefused, ActionAgentClockSkew, ActionAgentCertRenewed,
 	}
 }
 

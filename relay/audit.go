@@ -190,13 +190,17 @@ func (s *Server) checkpoint(ctx context.Context) {
 }
 
 // manifestDetails are the audit details of a file: its pseudonymous
-// identifiers and the anonymisation report counts — never a value.
+// identifiers and the anonymisation report counts — never a value. The
+// event's own time is the relay's (the authority); agent_sealed_at is the
+// time the agent claims it sealed the file, by the agent's clock, kept for
+// reference only: the relay never refuses a file for it.
 func manifestDetails(m *seal.Manifest) map[string]any {
 	d := map[string]any{
 		"site": m.Site, "series": m.SeriesInstanceUID, "instance": m.SOPInstanceUID,
 		"sop_class": m.SOPClassUID, "modality": m.Modality, "policy": m.PolicyID,
 		"policy_version": m.PolicyVersion, "policy_hash": m.PolicyHash,
 		"plaintext_size": m.PlaintextSize, "ciphertext_sha256": m.CiphertextSHA256,
+		"agent_sealed_at": m.Created.UTC().Format(time.RFC3339Nano),
 	}
 	var rep map[string]any
 	if len(m.Report) > 0 && json.Unmarshal(m.Report, &rep) == nil {

@@ -148,26 +148,35 @@ func newAgentID(site string) (string, error) {
 }
 
 // authorize is the transport handshake hook: the agent must be enrolled,
-// not revoked, and present the certificate it was issued.
+// not revoked, and present a certificate for the key it enrolled with.
+// The refusal's code is the reason the transport reports to
+// handshakeRefused, which audits it.
 func (s *Server) authorize(ctx context.Context, agentID string, cert *x509.Certificate) error {
 	_, err := s.enrolledAgent(ctx, agentID, cert)
-	if err != nil {
-		s.log.Info().Str("agent_id", agentID).Err(err).Msg("agent refused at handshake")
-		s.record(ctx, audit.Event{Actor: agentID, Action: audit.ActionAccessDenied,
-			Reason: "agent refused at handshake: unknown or revoked", Object: "upload"})
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errAgentRevoked):
+		return reject(transport.RefusedRevoked, "agent revoked")
+	case errors.Is(err, errAgentUnknown), errors.Is(err, errAgentCert):
+		return reject(transport.RefusedUnknownAgent, "agent not enrolled with this key")
 	}
+	s.log.Warn().Err(err).Str("agent_id", agentID).Msg("agent check failed at handshake")
 	return err
 }
 
 var (
 	errAgentUnknown = errors.New("relay: agent not enrolled")
 	errAgentRevoked = errors.New("relay: agent revoked")
-	errAgentCert    = errors.New("relay: agent certificate does not match its enrolment")
+	errAgentCert    = errors.New("relay: agent certificate is for another key than its enrolment")
 )
 
 // enrolledAgent returns the agent record of a verified certificate, or an
-// error when the agent is unknown, revoked or presents another key or
-// certificate than it enrolled with.
+// error when the agent is unknown, revoked or presents another key than
+// it enrolled with. Any certificate the CA issued for the agent and its
+// key is accepted, not only the latest: renewal (renew.go) keeps the key,
+// and an agent that crashed before saving its renewed certificate must
+// still get in with the old one until it expires.
 func (s *Server) enrolledAgent(ctx context.Context, agentID string, cert *x509.Certificate) (*store.Agent, error) {
 	res, err := s.resources()
 	if err != nil {
@@ -184,7 +193,7 @@ func (s *Server) enrolledAgent(ctx context.Context, agentID string, cert *x509.C
 		return nil, errAgentRevoked
 	}
 	pub, ok := cert.PublicKey.(ed25519.PublicKey)
-	if !ok || !pub.Equal(ed25519.PublicKey(a.PublicKey)) || cert.SerialNumber.String() != a.CertSerial {
+	if !ok || !pub.Equal(ed25519.PublicKey(a.PublicKey)) {
 		return nil, errAgentCert
 	}
 	return a, nil

@@ -69,6 +69,7 @@ type env struct {
 type envOptions struct {
 	store    StoreConfig
 	onStaged func(fileID string, staged int64)
+	clock    func() time.Time // WithClock; nil: time.Now
 }
 
 // startRelay runs a relay on 127.0.0.1 (ports chosen by the kernel) with a
@@ -103,7 +104,11 @@ func startRelay(t *testing.T, o envOptions) *env {
 		ShutdownTimeout: 5 * time.Second,
 	}
 	logs := &syncBuffer{}
-	srv, err := New(cfg, zerolog.New(logs).Level(zerolog.DebugLevel))
+	var opts []Option
+	if o.clock != nil {
+		opts = append(opts, WithClock(o.clock))
+	}
+	srv, err := New(cfg, zerolog.New(logs).Level(zerolog.DebugLevel), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,12 @@ type monitor struct {
 	fhirFails prometheus.Counter
 	stuck     *prometheus.GaugeVec
 
+	// Handshakes, clocks and certificates (metrics_clock.go).
+	refusedHS *prometheus.CounterVec
+	clockSkew prometheus.Histogram
+	skewed    *prometheus.GaugeVec
+	renewed   prometheus.Counter
+
 	fhir *fhirWriter
 
 	mu sync.Mutex
@@ -73,9 +79,11 @@ func newMonitor(projects []ProjectConfig) *monitor {
 		fhir: newFHIRWriter(),
 		seen: map[string]time.Time{},
 	}
+	m.addClockMetrics()
 	for _, p := range projects {
 		m.committed.WithLabelValues(p.ID)
 		m.stuck.WithLabelValues(p.ID)
+		m.skewed.WithLabelValues(p.ID)
 	}
 	connected := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "dicomgate_relay_connected_agents",

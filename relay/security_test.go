@@ -36,6 +36,7 @@ type secCase struct {
 	name    string
 	want    string       // substring of the refusal
 	audited audit.Action // "" when the relay does not audit this refusal
+	reason  string       // when set, the Reason the last audited event must carry
 	run     func(t *testing.T) error
 }
 
@@ -97,9 +98,9 @@ func TestSecuritySuite(t *testing.T) {
 	var cases []secCase
 	add := func(c ...secCase) { cases = append(cases, c...) }
 
-	// --- Agent identity: refused in the TLS handshake, before any stream.
-	// The relay logs "agent refused at handshake" for enrolled-but-refused
-	// agents only and audits none of these (see the report).
+	// --- Agent identity: refused in the TLS handshake, before any stream,
+	// and audited as agent.handshake_refused with the reason (the expired
+	// certificate case runs against a relay of its own).
 	add(secCase{name: "expired agent certificate", want: "certificate", run: func(t *testing.T) error {
 		short := startShortCertRelay(t)
 		tok, err := short.srv.CreateEnrolmentToken(ctx, testProject, testSite)
@@ -125,17 +126,18 @@ func TestSecuritySuite(t *testing.T) {
 		}
 		return err
 	}})
-	add(secCase{name: "revoked agent: new connection", want: "certificate", run: func(t *testing.T) error {
-		v := e.enrol(t, testProject, testSite, transport.ModeTCP)
-		if err := e.srv.RevokeAgent(ctx, v.id); err != nil {
-			t.Fatal(err)
-		}
-		c, err := transport.Dial(ctx, v.cfg)
-		if err == nil {
-			c.Close()
-		}
-		return err
-	}})
+	add(secCase{name: "revoked agent: new connection", want: "certificate", audited: audit.ActionAgentHandshakeRefused,
+		reason: transport.RefusedRevoked, run: func(t *testing.T) error {
+			v := e.enrol(t, testProject, testSite, transport.ModeTCP)
+			if err := e.srv.RevokeAgent(ctx, v.id); err != nil {
+				t.Fatal(err)
+			}
+			c, err := transport.Dial(ctx, v.cfg)
+			if err == nil {
+				c.Close()
+			}
+			return err
+		}})
 	add(secCase{name: "revoked agent: connection opened before", want: "agent not authorized", audited: audit.ActionFileRejected,
 		run: func(t *testing.T) error {
 			v := e.enrol(t, testProject, testSite, transport.ModeTCP)
@@ -171,7 +173,7 @@ func TestSecuritySuite(t *testing.T) {
 		}})
 
 	add(secCase{name: "client certificate from a foreign CA, sent whatever CAs the relay names", want: "certificate",
-		run: func(t *testing.T) error {
+		audited: audit.ActionAgentHandshakeRefused, reason: transport.RefusedUnknownCA, run: func(t *testing.T) error {
 			evil, err := transport.NewCA("evil")
 			if err != nil {
 				t.Fatal(err)
@@ -196,6 +198,62 @@ func TestSecuritySuite(t *testing.T) {
 			_, err = transport.ReadFrame(c, 0)
 			return err
 		}})
+
+	// Every kind of refused agent certificate, over QUIC and over TCP: the
+	// agent is told what to do, the relay audits the reason.
+	now := time.Now()
+	certFor := func(t *testing.T, ca *transport.CA, id string, key ed25519.PrivateKey, from, until time.Time) *tls.Certificate {
+		t.Helper()
+		der, err := ca.IssueClientCertBetween(key.Public(), id, from, until)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	}
+	freshKey := func() ed25519.PrivateKey { _, k, _ := ed25519.GenerateKey(rand.Reader); return k }
+	// handshake dials as ag with cert, sent whatever CAs the relay names.
+	handshake := func(ag *testAgent, mode transport.Mode, cert *tls.Certificate) error {
+		cfg := ag.cfg
+		cfg.Mode, cfg.Certificate = mode, tls.Certificate{}
+		cfg.GetCertificate = func() (*tls.Certificate, error) { return cert, nil }
+		c, err := transport.Dial(ctx, cfg)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	for _, mode := range []transport.Mode{transport.ModeQUIC, transport.ModeTCP} {
+		hs := func(name, want, reason string, run func(t *testing.T) error) {
+			add(secCase{name: fmt.Sprintf("handshake %s: %s", mode, name), want: want,
+				audited: audit.ActionAgentHandshakeRefused, reason: reason, run: run})
+		}
+		hs("expired certificate of an enrolled agent", "re-enrol", transport.RefusedExpired, func(t *testing.T) error {
+			return handshake(a, mode, certFor(t, res.ca, a.id, a.key, now.Add(-72*time.Hour), now.Add(-time.Minute)))
+		})
+		hs("certificate not yet valid (relay clock behind the issuer's)", "clock skew", transport.RefusedNotYetValid, func(t *testing.T) error {
+			return handshake(a, mode, certFor(t, res.ca, a.id, a.key, now.Add(time.Hour), now.Add(72*time.Hour)))
+		})
+		hs("certificate from a foreign CA", "refused the agent certificate", transport.RefusedUnknownCA, func(t *testing.T) error {
+			evil, err := transport.NewCA("evil")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return handshake(a, mode, certFor(t, evil, a.id, freshKey(), now.Add(-time.Hour), now.Add(time.Hour)))
+		})
+		hs("revoked agent", "refused the agent certificate", transport.RefusedRevoked, func(t *testing.T) error {
+			v := e.enrol(t, testProject, testSite, mode)
+			if err := e.srv.RevokeAgent(ctx, v.id); err != nil {
+				t.Fatal(err)
+			}
+			return handshake(v, mode, &v.cfg.Certificate)
+		})
+		hs("agent never enrolled (relay CA certificate)", "refused the agent certificate", transport.RefusedUnknownAgent, func(t *testing.T) error {
+			return handshake(a, mode, certFor(t, res.ca, "site-a-0000000000000000", freshKey(), now.Add(-time.Hour), now.Add(time.Hour)))
+		})
+		hs("enrolled agent ID with another key", "refused the agent certificate", transport.RefusedUnknownAgent, func(t *testing.T) error {
+			return handshake(a, mode, certFor(t, res.ca, a.id, freshKey(), now.Add(-time.Hour), now.Add(time.Hour)))
+		})
+	}
 
 	// --- Enrolment tokens.
 	add(secCase{name: "reused enrolment token", want: "enrolment_refused", audited: audit.ActionAccessDenied,
@@ -458,6 +516,11 @@ func TestSecuritySuite(t *testing.T) {
 			if tc.audited != "" {
 				if after := e.auditCount(t, audit.Filter{Action: tc.audited}); after <= auditBefore {
 					t.Fatalf("refusal not audited as %s; relay log: %s", tc.audited, lastLine(e.logs.String(), "audit append failed"))
+				}
+			}
+			if tc.reason != "" {
+				if ev := e.lastAudit(t, audit.Filter{Action: tc.audited}); ev.Reason != tc.reason || ev.IP == "" {
+					t.Fatalf("audited %s with reason %q from %q, want reason %q and the peer address", tc.audited, ev.Reason, ev.IP, tc.reason)
 				}
 			}
 			t.Logf("refused: %v", err)

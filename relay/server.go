@@ -45,12 +45,19 @@ type Server struct {
 
 	mon *monitor // metrics and FHIR writer (metrics.go)
 
+	// refusals limits the audit events of refused handshakes
+	// (handshake.go); skews tracks agents with skewed clocks
+	// (clockskew.go).
+	refusals refusalLimiter
+	skews    skewMap
+
 	// health holds the latest queue status of each agent reporting to
 	// this relay, in memory (agentstatus.go). With several relays, each
 	// shows the agents that report to it.
 	health agentHealthMap
 
-	// now is the clock of accounts and sessions (tests: WithClock).
+	// now is the clock of accounts, sessions and the audit limits of
+	// refused handshakes (tests: WithClock).
 	now func() time.Time
 
 	mu sync.Mutex
@@ -295,6 +302,8 @@ func (s *Server) Run(ctx context.Context) error {
 		Certificate:   res.serverCert,
 		ClientCAs:     res.ca.Pool(),
 		Authorize:     s.authorize,
+		OnRefused:     s.handshakeRefused,
+		OnClock:       s.agentClock,
 		Handler:       handler{s},
 		Logger:        s.log,
 		DisableQUIC:   s.cfg.DisableQUIC,
