@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -35,6 +36,9 @@ type Agent struct {
 	up     *RelayUploader
 	nrecip int
 	mon    monitor // metrics_listen endpoint (metrics_server.go)
+
+	now   func() time.Time // WithClock; default time.Now
+	certs *certHolder      // the current certificate (renew.go)
 }
 
 // New prepares an agent from cfg (as returned by [Load]): it loads the
@@ -42,7 +46,11 @@ type Agent struct {
 // secret (creating the secret file on first use), the identity written by
 // [Enroll] and the recipients. Nothing is opened until [Agent.Run] or
 // [Agent.Send].
-func New(cfg *Config, log zerolog.Logger) (*Agent, error) {
+func New(cfg *Config, log zerolog.Logger, opts ...Option) (*Agent, error) {
+	a := &Agent{log: log, now: time.Now}
+	for _, o := range opts {
+		o(a)
+	}
 	c := *cfg
 	c.SetDefaults()
 	pol, err := loadPolicy(c.Policy)
@@ -72,7 +80,7 @@ func New(cfg *Config, log zerolog.Logger) (*Agent, error) {
 		}
 	}
 	proc, err := NewProcessor(ProcessorConfig{Project: c.Project, Site: c.Site, AgentID: id.AgentID,
-		Policy: pol, Secret: secret, Recipients: recips, SigningKey: id.Key})
+		Policy: pol, Secret: secret, Recipients: recips, SigningKey: id.Key, Now: a.now})
 	if err != nil {
 		return nil, err
 	}
@@ -82,21 +90,24 @@ func New(cfg *Config, log zerolog.Logger) (*Agent, error) {
 			return nil, fmt.Errorf("agent: %w", err)
 		}
 	}
+	certs := newCertHolder(id)
 	up := NewRelayUploader(log, transport.ClientConfig{
-		Addr:        c.Relay.Address,
-		Certificate: id.TLSCertificate(),
-		RootCAs:     id.CAPool(),
-		ReceiptKey:  receiptKey,
-		Mode:        transport.Mode(c.Relay.Mode),
-		Logger:      log,
-		WireGuard:   wg,
+		Addr:           c.Relay.Address,
+		GetCertificate: certs.get,
+		Time:           a.now,
+		RootCAs:        id.CAPool(),
+		ReceiptKey:     receiptKey,
+		Mode:           transport.Mode(c.Relay.Mode),
+		Logger:         log,
+		WireGuard:      wg,
 	})
 	// Instances received by C-STORE are the agent's own copies: the
 	// pipeline deletes them once committed, as for a "delete" watch.
 	watches := c.Watch
 	c.Watch = append(append([]WatchConfig(nil), watches...),
 		WatchConfig{Path: receivedDir(c.SpoolDir), AfterCommit: Delete})
-	return &Agent{log: log, cfg: c, watch: watches, policy: pol, id: id, proc: proc, up: up, nrecip: len(recips)}, nil
+	a.cfg, a.watch, a.policy, a.id, a.proc, a.up, a.nrecip, a.certs = c, watches, pol, id, proc, up, len(recips), certs
+	return a, nil
 }
 
 // loadSecret returns the inline secret (hex) or the secret file's,
@@ -167,9 +178,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	defer stopMonitor()
 	if a.cfg.Relay.API != "" {
-		rv := newReviewer(a.log, q, a.id, a.cfg.Relay.API, receivedDir(a.cfg.SpoolDir), a.cfg.stuckAfter())
+		rv := newReviewer(a.log, q, a.id, a.certs, a.cfg.Relay.API, receivedDir(a.cfg.SpoolDir), a.cfg.stuckAfter())
 		wg.Go(func() { rv.Run(ctx) })
 	}
+	rn := &renewer{log: a.log, dir: a.cfg.IdentityDir, key: a.id.Key, certs: a.certs, up: a.up,
+		before: a.cfg.Relay.RenewBefore, now: a.now}
+	wg.Go(func() { rn.Run(ctx) })
 	p := NewPipeline(a.log, &a.cfg, q, a.proc, a.up)
 	p.SetMetrics(metrics)
 	p.Run(ctx)
@@ -186,6 +200,10 @@ func (a *Agent) logStart() {
 		Str("policy_hash", a.policy.Hash()).Int("recipients", a.nrecip).
 		Str("relay", a.cfg.Relay.Address).Str("relay_mode", a.cfg.Relay.Mode).
 		Int("watches", len(a.watch)).Str("dicom_listen", a.cfg.DICOM.Listen).Msg("agent started")
+	if leaf := a.certs.current(); a.now().After(leaf.NotAfter) {
+		a.log.Error().Time("not_after", leaf.NotAfter).
+			Msg("agent certificate expired by this machine's clock: re-enrol the agent (dicomgate agent enroll --force) with a new token, or correct the clock")
+	}
 	if a.id.RelayAddress != "" && a.id.RelayAddress != a.cfg.Relay.Address {
 		a.log.Warn().Str("enrolled_with", a.id.RelayAddress).Str("relay", a.cfg.Relay.Address).
 			Msg("relay address differs from the one the agent enrolled with")

@@ -128,6 +128,12 @@ type RelayConfig struct {
 	// decisions taken in the relay's web UI, polling every 30 s, with its
 	// enrolled client certificate. Default: "" (no quarantine review).
 	API string `yaml:"api"`
+
+	// RenewBefore is how long before its expiry the agent renews its
+	// certificate, over its connection to the relay (the relay's
+	// agent_cert_validity sets the new one's lifetime). Default: 0, a
+	// third of the certificate's lifetime.
+	RenewBefore time.Duration `yaml:"renew_before"`
 }
 
 // RetryConfig bounds the exponential back-off (with jitter) between two
@@ -296,6 +302,9 @@ func (c *Config) Validate() error {
 	case "auto", "quic", "tcp":
 	default:
 		bad("relay.mode: %q is not auto, quic or tcp", c.Relay.Mode)
+	}
+	if c.Relay.RenewBefore < 0 {
+		bad("relay.renew_before: %s is negative", c.Relay.RenewBefore)
 	}
 	if c.Relay.Address == "" {
 		bad("relay.address: empty")

@@ -139,11 +139,21 @@ func (id *Identity) check() error {
 	if transport.Fingerprint(id.CA) != id.CAFingerprint {
 		return errors.New("agent: identity: CA certificate differs from the recorded fingerprint")
 	}
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: id.CAPool(),
+	// Checked at the certificate's own start: whether it is still valid
+	// is the relay's call at the handshake (an expired identity must still
+	// load, so that the agent can say what to do).
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: id.CAPool(), CurrentTime: leaf.NotBefore,
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 		return fmt.Errorf("agent: identity: certificate not issued by the pinned CA: %w", err)
 	}
 	return nil
+}
+
+// Leaf returns the parsed agent certificate (the identity was checked
+// when loaded, so it parses).
+func (id *Identity) Leaf() *x509.Certificate {
+	leaf, _ := x509.ParseCertificate(id.Chain[0])
+	return leaf
 }
 
 // decodeCertificates returns the DER of every CERTIFICATE block in data.

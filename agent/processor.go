@@ -34,6 +34,9 @@ type ProcessorConfig struct {
 	// SigningKey signs manifests. It must be the key of the agent's TLS
 	// client certificate: the relay verifies manifests with that key.
 	SigningKey ed25519.PrivateKey
+	// Now is the clock of the manifests' Created time (optional; default
+	// time.Now). The relay keeps it as the agent's claim only.
+	Now func() time.Time
 }
 
 // SealProcessor is the real [Processor]: it anonymises a file with the
@@ -67,7 +70,11 @@ func NewProcessor(cfg ProcessorConfig) (*SealProcessor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: processor: %w", err)
 	}
-	return &SealProcessor{cfg: cfg, anon: a, now: time.Now}, nil
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &SealProcessor{cfg: cfg, anon: a, now: now}, nil
 }
 
 // Process anonymises src and seals the result into spool, then builds and

@@ -35,11 +35,12 @@ type reviewer struct {
 	stuckAfter time.Duration
 }
 
-// newReviewer returns a reviewer calling base with the agent's identity;
-// the queue counts as stuck in its status reports after stuckAfter.
-func newReviewer(log zerolog.Logger, q *Queue, id *Identity, base, received string, stuckAfter time.Duration) *reviewer {
+// newReviewer returns a reviewer calling base with the agent's current
+// certificate (certs); the queue counts as stuck in its status reports
+// after stuckAfter.
+func newReviewer(log zerolog.Logger, q *Queue, id *Identity, certs *certHolder, base, received string, stuckAfter time.Duration) *reviewer {
 	tr := &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: id.CAPool(),
-		Certificates: []tls.Certificate{id.TLSCertificate()}}}
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return certs.get() }}}
 	return &reviewer{log: log, q: q, http: &http.Client{Transport: tr, Timeout: 20 * time.Second},
 		base: strings.TrimSuffix(base, "/"), received: received, stuckAfter: stuckAfter}
 }

@@ -32,6 +32,12 @@ type RelayUploader struct {
 
 	mu   sync.Mutex
 	conn *transport.Conn // +checklocks:mu
+	// The last clock exchange with the relay (clock.go).
+	clock     transport.ClockReading // +checklocks:mu
+	haveClock bool                   // +checklocks:mu
+	skewed    bool                   // +checklocks:mu
+	// verdict is the last dial failure logged at error level.
+	verdict string // +checklocks:mu
 }
 
 // NewRelayUploader returns an uploader dialling with cfg. No connection is
@@ -123,12 +129,14 @@ func (u *RelayUploader) connect(ctx context.Context) (*transport.Conn, error) {
 	}
 	c, err := transport.Dial(ctx, u.cfg)
 	if err != nil {
+		u.dialFailed(err)
 		return nil, err
 	}
 	u.mu.Lock()
-	u.conn = c
+	u.conn, u.verdict = c, ""
 	u.mu.Unlock()
 	u.log.Info().Str("relay", u.cfg.Addr).Str("protocol", string(c.Protocol())).Msg("connected to relay")
+	u.measureClock(ctx, c)
 	return c, nil
 }
 

@@ -40,13 +40,28 @@ type CA struct {
 	key  crypto.Signer
 }
 
-// NewCA creates a CA with a fresh ECDSA P-256 key, valid for ten years.
-
 // clockSkew is how far back certificates are dated, so that a site
 // machine whose clock runs hours behind the relay's still accepts the
 // relay's certificates (and the relay its own, issued a moment ago).
 const clockSkew = 48 * time.Hour
 
+// CertificateBackdating is how far before its issue the CA dates each
+// certificate's NotBefore, so that a site clock behind the relay's by less
+// than this still accepts it.
+const CertificateBackdating = clockSkew
+
+// IssuedLifetime returns how long a certificate of this CA was issued
+// for: from its issue (NotBefore plus [CertificateBackdating]) to
+// NotAfter. For a certificate dated otherwise it is NotAfter - NotBefore.
+func IssuedLifetime(cert *x509.Certificate) time.Duration {
+	d := cert.NotAfter.Sub(cert.NotBefore)
+	if d > CertificateBackdating {
+		return d - CertificateBackdating
+	}
+	return d
+}
+
+// NewCA creates a CA with a fresh ECDSA P-256 key, valid for ten years.
 func NewCA(commonName string) (*CA, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

@@ -12,7 +12,7 @@ import (
 // backdating is how far back the CA dates the certificates it issues (see
 // clockSkew in ca.go): a site clock behind the relay's by less than this
 // still accepts the relay's certificates.
-const backdating = clockSkew
+const backdating = CertificateBackdating
 
 // ClockSkewError is returned by Dial and Enrol when the relay's
 // certificate is not valid at this machine's time: not valid yet (this

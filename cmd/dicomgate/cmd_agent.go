@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
@@ -14,6 +15,10 @@ import (
 // agentOptions are the flags of `dicomgate agent`.
 type agentOptions struct {
 	config string
+	// clockOffset runs the agent's clock this far off the machine's
+	// (hidden; the clock-skew tests use it: Go reads the clock through
+	// the vDSO, so faketime cannot).
+	clockOffset time.Duration
 }
 
 func newAgentCommand(g *globalOptions) *cobra.Command {
@@ -33,6 +38,8 @@ The agent must be enrolled first: dicomgate agent enroll --relay ADDR --token T.
 		},
 	}
 	cmd.Flags().StringVar(&o.config, "config", "", "agent configuration (YAML); default: built-in demo settings")
+	cmd.Flags().DurationVar(&o.clockOffset, "clock-offset", 0, "testing only: run the agent's clock this far off the system clock")
+	cmd.Flags().MarkHidden("clock-offset")
 	cmd.AddCommand(newAgentEnrollCommand(g))
 	return cmd
 }
@@ -57,7 +64,12 @@ func runAgent(cmd *cobra.Command, g *globalOptions, o agentOptions) error {
 		return err
 	}
 	log := agentLogger(cmd, g, cfg, zerolog.InfoLevel)
-	a, err := agent.New(cfg, log)
+	var opts []agent.Option
+	if off := o.clockOffset; off != 0 {
+		log.Warn().Dur("clock_offset", off).Msg("agent clock offset from the system clock (testing only)")
+		opts = append(opts, agent.WithClock(func() time.Time { return time.Now().Add(off) }))
+	}
+	a, err := agent.New(cfg, log, opts...)
 	if err != nil {
 		return err
 	}
