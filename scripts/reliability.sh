@@ -17,12 +17,12 @@ S3_OUTAGES=${S3_OUTAGES:-3}
 DB_LOCKS=${DB_LOCKS:-4}
 DICOMGATE_KILLS=$KILLS DICOMGATE_KILL_PATIENTS=$PATIENTS DICOMGATE_NET_CUTS=$NET_CUTS \
   DICOMGATE_S3_OUTAGES=$S3_OUTAGES DICOMGATE_DB_LOCKS=$DB_LOCKS go test -count=1 -timeout 60m -v \
-  -run 'TestKillNine|TestTCPFallback|TestAuditTrailTamper|TestTwoRelaysPostgres|TestBackupRestore|TestNetworkFaults|TestStorageS3Restart|TestStorageDBLocked|TestRotatedSigningKey' \
+  -run 'TestKillNine|TestTCPFallback|TestAuditTrailTamper|TestTwoRelaysPostgres|TestBackupRestore|TestNetworkFaults|TestStorageS3Restart|TestStorageDBLocked|TestRotatedSigningKey|TestClockSkew|TestCertRenewal|TestExpiredCertificateRefused' \
   ./e2e > "$LOG/e2e.txt" 2>&1
 e2e_rc=$?
 go test -count=1 -v -run 'TestTruncat|TestHostile|TestDeflatedHeaderBomb|TestRepeatedTag|TestPixelDataAsSequence|TestWriteError|TestStream' ./anonymize > "$LOG/hostile.txt" 2>&1
 hostile_rc=$?
-go test -count=1 -v -run 'TestSecuritySuite|TestRoleBoundaries|TestLockout|TestSignatureBoundToRecord|TestUploadNeedsApprovedPolicy' ./relay > "$LOG/security.txt" 2>&1
+go test -count=1 -v -run 'TestSecuritySuite|TestRoleBoundaries|TestLockout|TestSignatureBoundToRecord|TestUploadNeedsApprovedPolicy|TestHandshakeRefusalsAudited|TestRefusalLimiter|TestRenewCertificate|TestAgentClockSkewAudited' ./relay > "$LOG/security.txt" 2>&1
 security_rc=$?
 scripts/fuzz.sh "$FUZZTIME" > "$LOG/fuzz.txt" 2>&1
 fuzz_rc=$?
@@ -77,6 +77,25 @@ $(grep -o '\(network-quic\|network-tcp\|storage-s3-restart\|storage-db-locked\|r
 | backup, wipe, restore, audit verifies (TestBackupRestore) | $(grep -q -- '--- PASS: TestBackupRestore' "$LOG/e2e.txt" && echo pass || echo FAIL) |
 | audit trail edited / deleted / reordered in SQLite: \`audit verify\` fails naming the entry (TestAuditTrailTamper) | $(grep -q -- '--- PASS: TestAuditTrailTamper' "$LOG/e2e.txt" && echo pass || echo FAIL) |
 
+## Clock
+
+A real agent process runs with its clock off the relay's (\`--clock-offset\`:
+Go reads the clock through the vDSO, so faketime cannot), and a relay issues
+agent certificates that expire within seconds. Same invariants as above.
+
+\`\`\`
+$(grep -o '\(clock\|clock-skew-[^ ]*\|cert-renewal\|expired-cert\) summary: .*' "$LOG/e2e.txt")
+\`\`\`
+
+| case | expected | result |
+| --- | --- | --- |
+| agent clock +6 h, -6 h, +3 days (TestClockSkew) | every file committed once; \`agent.clock_skew\` audited once with the measured skew; commit times are the relay's, the agent's claimed sealing time kept beside them | $(grep -q -- '--- PASS: TestClockSkew/6h0m0s' "$LOG/e2e.txt" && grep -q -- '--- PASS: TestClockSkew/-6h0m0s' "$LOG/e2e.txt" && grep -q -- '--- PASS: TestClockSkew/72h0m0s' "$LOG/e2e.txt" && echo pass || echo FAIL) |
+| agent clock -3 days (relay certificate not yet valid at the agent) | refused; one error line naming clock skew; nothing stored; files kept, delivered once the clock is right | $(grep -q -- '--- PASS: TestClockSkew/-72h0m0s' "$LOG/e2e.txt" && echo pass || echo FAIL) |
+| certificates of 20 s renewed by the agent, files sent across the original expiry (TestCertRenewal) | every file committed once; \`agent.cert_renewed\` audited; no handshake refused | $(grep -q -- '--- PASS: TestCertRenewal' "$LOG/e2e.txt" && echo pass || echo FAIL) |
+| agent certificate already expired (TestExpiredCertificateRefused) | refused at the handshake; one error line saying re-enrol; \`agent.handshake_refused\` (certificate_expired) audited; nothing stored, files kept | $(grep -q -- '--- PASS: TestExpiredCertificateRefused' "$LOG/e2e.txt" && echo pass || echo FAIL) |
+| renewal over the agent's own connection, old certificate still accepted, revoked agent or another key refused (relay TestRenewCertificate) | as stated | $(grep -q -- '--- PASS: TestRenewCertificate' "$LOG/security.txt" && echo pass || echo FAIL) |
+| refused handshakes audited at most once per certificate and reason per minute, 60 per minute in all, every one counted (relay TestHandshakeRefusalsAudited, TestRefusalLimiter) | as stated | $(grep -q -- '--- PASS: TestHandshakeRefusalsAudited' "$LOG/security.txt" && grep -q -- '--- PASS: TestRefusalLimiter' "$LOG/security.txt" && echo pass || echo FAIL) |
+
 ## Hostile input — $(status $hostile_rc)
 
 $(count "$LOG/hostile.txt" '--- PASS') engine tests of malformed and hostile files passed
@@ -106,8 +125,10 @@ odd characters in every name, oversized frames, session fixation, CSRF and
 role escalation on every route, every
 API route against every role (forbidden calls 403 and audited), lockout,
 signatures bound to their record, uploads under an unapproved policy refused
-and audited, revoked agents refused at the handshake, single-use expiring
-enrolment tokens.
+and audited, single-use expiring enrolment tokens. Agent certificates that are
+expired, not yet valid, from a foreign CA, revoked, never enrolled or for
+another key are refused at the handshake over QUIC and TCP, each audited as
+\`agent.handshake_refused\` with its reason and the peer address.
 
 Logs of this run were kept under /tmp on the machine that ran it.
 MD

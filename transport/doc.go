@@ -14,8 +14,19 @@
 // The relay calls [Listen] with a [ServerConfig] and a [Handler]. Every
 // connection must present a client certificate issued by the CA to upload;
 // [ServerConfig.Authorize] runs during the TLS handshake, so revoked or unknown
-// agents are refused before any stream is opened. A connection without a
-// client certificate may only enrol.
+// agents are refused before any stream is opened. The server verifies
+// client certificates itself, so that every refusal has a reason
+// ([Refusal], passed to [ServerConfig.OnRefused] for the audit trail). A
+// connection without a client certificate may only enrol.
+//
+// # Clocks and renewal
+//
+// The client checks the relay's certificate at [ClientConfig.Time]; a
+// failure due to the time alone is a [*ClockSkewError], and a refusal of
+// the agent's own certificate a [*CertificateRefusedError]. [Conn.Clock]
+// exchanges clocks ([ServerConfig.OnClock] sees the agent's). [Conn.Renew]
+// gets a new certificate over a connection authenticated with the current
+// one, from a Handler that implements [Renewer].
 //
 // # Client
 //
