@@ -62,6 +62,9 @@ func TestSecuritySuite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Its study's ImagingStudy object is written (debounced) now, not
+	// during whichever case runs 2 s later, where it would count as stored.
+	e.srv.mon.fhir.wait()
 	fileB := e.seal(t, a, fileSpec{id: "file-b", sop: "1.2.826.0.1.3680043.10.1.1.101"})
 
 	// rex's session is only used for the escalation cases; rita signs in
