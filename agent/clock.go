@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"time"
 
@@ -93,10 +94,17 @@ func (u *RelayUploader) dialFailed(err error) {
 	if !errors.As(err, &ce) && !errors.As(err, &cr) {
 		return
 	}
-	msg := err.Error()
+	// The verdict is what the operator must fix, not the message: that
+	// quotes this machine's clock, which moves between dials.
+	var verdict string
+	if ce != nil {
+		verdict = fmt.Sprintf("clock skew %s %s", ce.NotBefore, ce.NotAfter)
+	} else {
+		verdict = fmt.Sprintf("refused %s %s %s", cr.Reason, cr.NotBefore, cr.NotAfter)
+	}
 	u.mu.Lock()
-	first := u.verdict != msg
-	u.verdict = msg
+	first := u.verdict != verdict
+	u.verdict = verdict
 	u.mu.Unlock()
 	if first {
 		u.log.Error().Err(err).Msg("cannot connect to the relay until this is fixed; files stay queued")
