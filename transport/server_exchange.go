@@ -31,6 +31,7 @@ var (
 	rejUnauth      = &RejectedError{Code: CodeUnauthenticated, Message: "upload requires an enrolled agent certificate"}
 	rejSize        = &RejectedError{Code: CodeSizeMismatch, Message: "byte count does not match the offer"}
 	rejEnrolFailed = &RejectedError{Code: CodeEnrolmentRefused, Message: "enrolment refused"}
+	rejEnrolOnly   = &RejectedError{Code: CodeUnavailable, Message: "this address serves enrolment only: uploads go through the relay's wireguard tunnel"}
 )
 
 // exchange serves one request: Hello, then an Offer (upload) or an
@@ -57,6 +58,10 @@ func (s *Server) exchange(ctx context.Context, peer Peer, r *bufio.Reader, w *bu
 	}
 	switch f.Type {
 	case FrameOffer:
+		if s.cfg.EnrolOnly {
+			s.reply(w, FrameError, marshalError(rejEnrolOnly))
+			return exchangeResult{state: exchangeClean}
+		}
 		return s.upload(ctx, peer, f.Payload, r, w)
 	case FrameEnrolRequest:
 		s.enrol(ctx, peer, f.Payload, w)
