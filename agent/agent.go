@@ -88,6 +88,10 @@ func New(cfg *Config, log zerolog.Logger, opts ...Option) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	if wg == nil && id.WireGuard != nil {
+		log.Warn().Msg("the identity holds a wireguard tunnel grant but agent.yaml has no wireguard section: " +
+			"uploading on the host network, which a relay serving uploads in its tunnel only refuses")
+	}
 	certs := newCertHolder(id)
 	up := NewRelayUploader(log, transport.ClientConfig{
 		Addr:           relayAddr,

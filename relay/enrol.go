@@ -150,9 +150,12 @@ func (h handler) Enrol(ctx context.Context, req *transport.EnrolRequest) (*trans
 			if rerr := res.db.RevokeAgent(context.WithoutCancel(ctx), id, time.Now()); rerr != nil {
 				s.log.Error().Err(rerr).Str("agent_id", id).Msg("agent without a tunnel address not revoked")
 			}
-			if errors.Is(err, errTunnelFull) {
+			switch {
+			case errors.Is(err, errTunnelFull):
 				s.log.Error().Str("agent_id", id).Msg("enrolment refused: wireguard.agent_prefix is full")
 				return nil, reject(transport.CodeEnrolmentRefused, "no free tunnel address: tell the relay admin")
+			case errors.Is(err, errKeyTaken):
+				return nil, reject(transport.CodeEnrolmentRefused, "this wireguard key is registered to another agent: use a new key")
 			}
 			return nil, fmt.Errorf("relay: enrol: %w", err)
 		}

@@ -394,6 +394,9 @@ wait:
 	if err := up.Close(sctx); err != nil {
 		s.log.Warn().Err(err).Msg("transport shutdown cut short")
 	}
+	s.mu.Lock()
+	s.peers = nil // the tunnel is down; revocations now only touch the database
+	s.mu.Unlock()
 	s.mon.fhir.wait()
 	s.log.Info().Msg("relay stopped")
 	return runErr

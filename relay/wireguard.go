@@ -91,6 +91,10 @@ func peerOf(wp store.WireGuardPeer) transport.WireGuardPeer {
 // sync adds the database's peers of agents that are not revoked to the
 // device and removes the ones no longer there.
 func (p *tunnelPeers) sync(ctx context.Context, db store.MetaDB) error {
+	// Holding mu across the reads keeps admit and drop (which hold it
+	// across their writes) from landing between the read and the update.
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	peers, err := db.ListWireGuardPeers(ctx)
 	if err != nil {
 		return fmt.Errorf("relay: wireguard peers: %w", err)
@@ -109,8 +113,6 @@ func (p *tunnelPeers) sync(ctx context.Context, db store.MetaDB) error {
 			want[wp.AgentID] = wp
 		}
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	var errs []error
 	for id, old := range p.live {
 		if cur, ok := want[id]; !ok || !samePeer(cur, old) {
@@ -156,6 +158,8 @@ func keyTaken(ctx context.Context, db store.MetaDB, key transport.WireGuardKey) 
 // database's unique constraints settle races between relays) and adds it
 // to the live device. It returns the agent's grant.
 func (p *tunnelPeers) admit(ctx context.Context, db store.MetaDB, agentID string, key transport.WireGuardKey) (*transport.WireGuardGrant, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	for range maxAllocTries {
 		peers, err := db.ListWireGuardPeers(ctx)
 		if err != nil {
@@ -168,20 +172,18 @@ func (p *tunnelPeers) admit(ctx context.Context, db store.MetaDB, agentID string
 		wp := store.WireGuardPeer{AgentID: agentID, PublicKey: append([]byte(nil), key[:]...), TunnelIP: ip}
 		err = db.PutWireGuardPeer(ctx, wp)
 		if errors.Is(err, store.ErrConflict) {
-			continue // another relay took the address (or the key) first
+			if taken, terr := keyTaken(ctx, db, key); terr == nil && taken {
+				return nil, errKeyTaken // another agent enrolled with the key meanwhile
+			}
+			continue // another relay took the address first
 		}
 		if err != nil {
 			return nil, fmt.Errorf("relay: record wireguard peer: %w", err)
 		}
-		p.mu.Lock()
-		err = p.tunnel.AddPeer(peerOf(wp))
-		if err == nil {
-			p.live[agentID] = wp
-		}
-		p.mu.Unlock()
-		if err != nil {
+		if err := p.tunnel.AddPeer(peerOf(wp)); err != nil {
 			return nil, fmt.Errorf("relay: %w", err)
 		}
+		p.live[agentID] = wp
 		g := p.grant
 		g.Address = ip
 		return &g, nil
@@ -189,8 +191,13 @@ func (p *tunnelPeers) admit(ctx context.Context, db store.MetaDB, agentID string
 	return nil, errTunnelFull
 }
 
-// errTunnelFull: no free address was found in the agent prefix.
-var errTunnelFull = errors.New("relay: no free tunnel address in wireguard.agent_prefix")
+// Refusals of admit.
+var (
+	// errTunnelFull: no free address was found in the agent prefix.
+	errTunnelFull = errors.New("relay: no free tunnel address in wireguard.agent_prefix")
+	// errKeyTaken: the key is another agent's peer.
+	errKeyTaken = errors.New("relay: wireguard key registered to another agent")
+)
 
 // free returns the lowest address of the prefix that no peer holds and
 // that is not reserved.
@@ -234,6 +241,10 @@ func lastAddr(prefix netip.Prefix) netip.Addr {
 // drop removes agentID's peer from the database and the live device. It
 // returns the removed peer, or nil when the agent had none.
 func (p *tunnelPeers) drop(ctx context.Context, db store.MetaDB, agentID string) (*store.WireGuardPeer, error) {
+	if p != nil {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+	}
 	var removed *store.WireGuardPeer
 	peers, err := db.ListWireGuardPeers(ctx)
 	if err != nil {
@@ -252,8 +263,6 @@ func (p *tunnelPeers) drop(ctx context.Context, db store.MetaDB, agentID string)
 	if p == nil {
 		return removed, nil
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	if wp, ok := p.live[agentID]; ok {
 		if err := p.tunnel.RemovePeer(transport.WireGuardKey(wp.PublicKey)); err != nil {
 			return removed, fmt.Errorf("relay: %w", err)
