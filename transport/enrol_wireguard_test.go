@@ -135,8 +135,8 @@ func TestEnrolWireGuardThroughTunnel(t *testing.T) {
 	}
 }
 
-// TestEnrolOnlyServer serves enrolment on the host while uploads there
-// are refused as unavailable (retried, never quarantined).
+// TestEnrolOnlyServer serves enrolment on the host while uploads and
+// renewals there are refused as unavailable (retried, never quarantined).
 func TestEnrolOnlyServer(t *testing.T) {
 	ca, err := NewCA("test relay ca")
 	if err != nil {
@@ -175,6 +175,9 @@ func TestEnrolOnlyServer(t *testing.T) {
 			_, err = c.Upload(context.Background(), offer, bytes.NewReader(data))
 			if !errors.Is(err, ErrRelayUnavailable) {
 				t.Fatalf("upload on the enrol-only server = %v, want ErrRelayUnavailable", err)
+			}
+			if _, err := c.Renew(context.Background(), key); !errors.Is(err, ErrRelayUnavailable) {
+				t.Fatalf("renewal on the enrol-only server = %v, want ErrRelayUnavailable", err)
 			}
 		})
 	}

@@ -72,8 +72,9 @@ type ServerConfig struct {
 	// (only the WireGuard UDP socket is on the host network). Requires
 	// WireGuard. Default false.
 	WireGuardOnly bool `yaml:"wireguard_only"`
-	// EnrolOnly serves enrolments only: an Offer is answered with
-	// Error{unavailable}, which agents retry rather than quarantine. A
+	// EnrolOnly serves enrolments (and the clock exchange) only: an Offer
+	// or a RenewRequest is answered with Error{unavailable}, which agents
+	// retry rather than quarantine. A
 	// relay that serves uploads inside its WireGuard tunnel only keeps
 	// enrolment reachable on the host network this way. Default false.
 	EnrolOnly bool `yaml:"enrol_only"`
