@@ -84,15 +84,17 @@ func New(cfg *Config, log zerolog.Logger, opts ...Option) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	var wg *transport.WireGuardConfig
-	if c.WireGuard != nil {
-		if wg, err = c.WireGuard.Config(); err != nil {
-			return nil, fmt.Errorf("agent: %w", err)
-		}
+	wg, relayAddr, err := c.tunnel(id)
+	if err != nil {
+		return nil, err
+	}
+	if wg == nil && id.WireGuard != nil {
+		log.Warn().Msg("the identity holds a wireguard tunnel grant but agent.yaml has no wireguard section: " +
+			"uploading on the host network, which a relay serving uploads in its tunnel only refuses")
 	}
 	certs := newCertHolder(id)
 	up := NewRelayUploader(log, transport.ClientConfig{
-		Addr:           c.Relay.Address,
+		Addr:           relayAddr,
 		GetCertificate: certs.get,
 		Time:           a.now,
 		RootCAs:        id.CAPool(),

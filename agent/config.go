@@ -36,10 +36,15 @@ type Config struct {
 	Relay RelayConfig `yaml:"relay"`
 
 	// WireGuard, when set, reaches the relay through a userspace WireGuard
-	// tunnel (no root, no kernel module): relay.address is then the relay's
-	// ip:port inside the tunnel, e.g. "10.99.0.1:7443", and the peer is the
-	// relay's WireGuard endpoint; see [transport.WireGuardSection].
-	// Default: none.
+	// tunnel (no root, no kernel module); see [transport.WireGuardSection].
+	// Two forms: without peers (e.g. `wireguard: {}`), `agent enroll`
+	// registers the agent's WireGuard key with the relay and everything
+	// left out comes from the enrolment (identity_dir/wg.key unless
+	// private_key_file is set, the tunnel address, the relay as peer with
+	// keepalive 25s, and the relay's address inside the tunnel), while
+	// relay.address stays the relay's host address for enrolment. With
+	// peers, the section is static: relay.address is then the relay's
+	// ip:port inside the tunnel, e.g. "10.99.0.1:7443". Default: none.
 	WireGuard *transport.WireGuardSection `yaml:"wireguard"`
 
 	// IdentityDir holds the agent's key, its certificate and the pinned

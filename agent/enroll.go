@@ -22,6 +22,27 @@ import (
 // An existing identity in dir is an error wrapping [ErrIdentityExists]
 // unless force is set; the check happens before the token is used.
 func Enroll(ctx context.Context, dir, relayAddr, token, name string, force bool) (*Identity, error) {
+	return enroll(ctx, dir, relayAddr, token, name, force, "")
+}
+
+// EnrollWireGuard is [Enroll] for an agent that reaches the relay through
+// the relay's WireGuard tunnel. It also registers the agent's WireGuard
+// public key: the private key in wgKeyFile (from `dicomgate wg keygen`)
+// or, when wgKeyFile is empty, in wg.key of dir, created (0600) when
+// missing and replaced when force is set. The relay answers with the
+// agent's tunnel address, its own WireGuard key, endpoint and tunnel
+// address, which go to agent.json: a wireguard section without peers then
+// needs nothing else. The enrolment itself runs on the host network at
+// relayAddr.
+func EnrollWireGuard(ctx context.Context, dir, relayAddr, token, name string, force bool, wgKeyFile string) (*Identity, error) {
+	if wgKeyFile == "" {
+		wgKeyFile = filepath.Join(dir, IdentityWireGuardKeyFile)
+	}
+	return enroll(ctx, dir, relayAddr, token, name, force, wgKeyFile)
+}
+
+// enroll is Enroll, and EnrollWireGuard when wgKeyFile is set.
+func enroll(ctx context.Context, dir, relayAddr, token, name string, force bool, wgKeyFile string) (*Identity, error) {
 	if !force {
 		if err := noIdentity(dir); err != nil {
 			return nil, err
@@ -31,7 +52,28 @@ func Enroll(ctx context.Context, dir, relayAddr, token, name string, force bool)
 	if err != nil {
 		return nil, fmt.Errorf("agent: enroll: %w", err)
 	}
-	resp, err := transport.Enrol(ctx, relayAddr, token, key, name)
+	var wgKey transport.WireGuardKey
+	newWGKey := false
+	if wgKeyFile != "" {
+		managed := wgKeyFile == filepath.Join(dir, IdentityWireGuardKeyFile)
+		if !(managed && force) {
+			if wgKey, err = readWireGuardKey(wgKeyFile); err != nil {
+				return nil, err
+			}
+		}
+		if wgKey.IsZero() {
+			if wgKey, err = transport.GenerateWireGuardKey(); err != nil {
+				return nil, fmt.Errorf("agent: enroll: %w", err)
+			}
+			newWGKey = true
+		}
+	}
+	var resp *transport.EnrolResponse
+	if wgKeyFile != "" {
+		resp, err = transport.EnrolWireGuard(ctx, relayAddr, token, key, name, wgKey.PublicKey())
+	} else {
+		resp, err = transport.Enrol(ctx, relayAddr, token, key, name)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("agent: enroll: %w", err)
 	}
@@ -43,9 +85,17 @@ func Enroll(ctx context.Context, dir, relayAddr, token, name string, force bool)
 		return nil, fmt.Errorf("agent: enroll: relay CA: %w", err)
 	}
 	id := &Identity{AgentID: resp.AgentID, RelayAddress: relayAddr,
-		CAFingerprint: transport.Fingerprint(ca), Key: key, Chain: resp.CertChain, CA: ca}
+		CAFingerprint: transport.Fingerprint(ca), Key: key, Chain: resp.CertChain, CA: ca, WireGuard: resp.WireGuard}
 	if err := id.check(); err != nil {
 		return nil, fmt.Errorf("agent: enroll: %w", err)
+	}
+	if newWGKey {
+		if err := os.MkdirAll(filepath.Dir(wgKeyFile), 0o700); err != nil {
+			return nil, fmt.Errorf("agent: wireguard key dir: %w", pathless(err))
+		}
+		if err := writeFileAtomicMode(wgKeyFile, []byte(wgKey.String()+"\n"), 0o600); err != nil {
+			return nil, err
+		}
 	}
 	if err := id.save(dir, force); err != nil {
 		return nil, err
@@ -86,7 +136,7 @@ func (id *Identity) save(dir string, force bool) error {
 		chain = append(chain, transport.EncodeCertificatePEM(der)...)
 	}
 	info, err := json.MarshalIndent(identityInfo{AgentID: id.AgentID, RelayAddress: id.RelayAddress,
-		CAFingerprint: id.CAFingerprint}, "", "  ")
+		CAFingerprint: id.CAFingerprint, WireGuard: newWireGuardInfo(id.WireGuard)}, "", "  ")
 	if err != nil {
 		return fmt.Errorf("agent: identity: %w", err)
 	}

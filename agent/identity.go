@@ -54,13 +54,18 @@ type Identity struct {
 	Chain [][]byte
 	// CA is the pinned relay CA certificate.
 	CA *x509.Certificate
+	// WireGuard is the agent's place in the relay's WireGuard tunnel when
+	// it enrolled with a WireGuard key ([EnrollWireGuard]), else nil. The
+	// private key is in its own file (wg.key, or the configured one).
+	WireGuard *transport.WireGuardGrant
 }
 
 // identityInfo is the JSON form of agent.json.
 type identityInfo struct {
-	AgentID       string `json:"agent_id"`
-	RelayAddress  string `json:"relay_address"`
-	CAFingerprint string `json:"ca_fingerprint"`
+	AgentID       string         `json:"agent_id"`
+	RelayAddress  string         `json:"relay_address"`
+	CAFingerprint string         `json:"ca_fingerprint"`
+	WireGuard     *wireGuardInfo `json:"wireguard,omitempty"`
 }
 
 // TLSCertificate returns the client certificate for transport.Dial.
@@ -111,8 +116,12 @@ func LoadIdentity(dir string) (*Identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: identity CA: %w", err)
 	}
+	grant, err := info.WireGuard.grant()
+	if err != nil {
+		return nil, err
+	}
 	id := &Identity{AgentID: info.AgentID, RelayAddress: info.RelayAddress,
-		CAFingerprint: info.CAFingerprint, Key: key, Chain: chain, CA: ca}
+		CAFingerprint: info.CAFingerprint, Key: key, Chain: chain, CA: ca, WireGuard: grant}
 	if err := id.check(); err != nil {
 		return nil, err
 	}

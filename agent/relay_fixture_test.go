@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -38,6 +39,7 @@ type testRelay struct {
 	manifests map[string]*seal.Manifest
 	writes    int // Write calls
 	enrols    int
+	wgKeys    []transport.WireGuardKey // WireGuard keys enrolled, in order
 }
 
 func newTestRelay(t *testing.T) *testRelay {
@@ -105,8 +107,19 @@ func (r *testRelay) Enrol(ctx context.Context, req *transport.EnrolRequest) (*tr
 	if err != nil {
 		return nil, err
 	}
-	return &transport.EnrolResponse{AgentID: id, CertChain: [][]byte{der}, CACert: r.ca.Certificate().Raw}, nil
+	resp := &transport.EnrolResponse{AgentID: id, CertChain: [][]byte{der}, CACert: r.ca.Certificate().Raw}
+	if !req.WireGuardKey.IsZero() {
+		// The grant alone (this fixture runs no tunnel): the relay's key
+		// and addresses as a relay would send them.
+		r.wgKeys = append(r.wgKeys, req.WireGuardKey)
+		resp.WireGuard = &transport.WireGuardGrant{RelayPublicKey: r.wgRelayKey(), Endpoint: ":51820",
+			Address: netip.AddrFrom4([4]byte{10, 99, 0, byte(1 + len(r.wgKeys))}), RelayAddress: netip.MustParseAddrPort("10.99.0.1:7443")}
+	}
+	return resp, nil
 }
+
+// wgRelayKey is the WireGuard public key the fixture grants name.
+func (r *testRelay) wgRelayKey() transport.WireGuardKey { return transport.WireGuardKey{0x42, 1} }
 
 func (r *testRelay) Begin(ctx context.Context, peer transport.Peer, offer *transport.Offer) (int64, *transport.Receipt, error) {
 	pub, ok := peer.Certificate.PublicKey.(ed25519.PublicKey)

@@ -90,15 +90,17 @@ type Config struct {
 	DisableQUIC bool `yaml:"disable_quic"`
 
 	// WireGuard runs a userspace WireGuard endpoint (no root, no kernel
-	// module) whose peers are the agents' WireGuard keys; see
-	// [transport.WireGuardSection]. Hostnames must include its address.
-	// Default: none.
-	WireGuard *transport.WireGuardSection `yaml:"wireguard"`
+	// module) whose peers are the agents' WireGuard keys: static ones
+	// listed here and those registered at enrolment (kept in the metadata
+	// database); see [WireGuardSection]. The server certificate is also
+	// issued for its address. Default: none.
+	WireGuard *WireGuardSection `yaml:"wireguard"`
 
 	// ListenMode is where the upload protocol is served: "host" (QUIC and
-	// TCP on Listen), "wireguard" (only inside the tunnel, at Listen's port
-	// on the tunnel address: nothing but WireGuard's UDP port on the host)
-	// or "both". Default "host".
+	// TCP on Listen), "wireguard" (uploads only inside the tunnel, at
+	// Listen's port on the tunnel address; Listen on the host then serves
+	// enrolment only, token-authenticated, and refuses uploads) or "both".
+	// Default "host".
 	ListenMode string `yaml:"listen_mode"`
 
 	// Accounts sets the password, lockout, second-factor and session

@@ -93,6 +93,18 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	switch c.ListenMode {
+	case "", "host":
+	case "wireguard", "both":
+		if c.WireGuard == nil {
+			add("listen_mode: %s needs a wireguard section", c.ListenMode)
+		}
+	default:
+		add("listen_mode: %q is not host, wireguard or both", c.ListenMode)
+	}
+	if c.WireGuard != nil {
+		errs = append(errs, c.WireGuard.validate()...)
+	}
 	if c.EnrolmentTokenTTL < 0 {
 		add("enrolment_token_ttl: must be positive")
 	}

@@ -23,6 +23,13 @@
 // with the public key of the certificate the upload came in on.
 // [Server.RevokeAgent] refuses an agent from its next handshake on.
 //
+// An agent that enrols with a WireGuard key (transport.EnrolWireGuard) gets
+// a tunnel address from wireguard.agent_prefix; its peer is kept in the
+// metadata database, added to the running tunnel, restored at every start
+// and removed at revocation. With listen_mode wireguard, Config.Listen
+// serves enrolment only ([Server.EnrolAddr]) and uploads are taken inside
+// the tunnel only (docs/protocol.md).
+//
 // # Uploads
 //
 // For every offer the relay opens the signed manifest with the peer's key,

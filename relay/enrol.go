@@ -64,9 +64,25 @@ func (s *Server) RevokeAgent(ctx context.Context, agentID string) error {
 	if err := res.db.RevokeAgent(ctx, agentID, time.Now()); err != nil {
 		return fmt.Errorf("relay: revoke agent: %w", err)
 	}
+	details := s.dropTunnelPeer(ctx, res, agentID)
 	s.log.Info().Str("agent_id", agentID).Msg("agent revoked")
-	s.record(ctx, audit.Event{Actor: "admin", Action: audit.ActionAgentRevoke, Object: agentID})
+	s.record(ctx, audit.Event{Actor: "admin", Action: audit.ActionAgentRevoke, Object: agentID, Details: details})
 	return nil
+}
+
+// dropTunnelPeer removes a revoked agent's WireGuard peer from the
+// database and the live tunnel, and returns the audit details saying so
+// (nil when it had none). A failure is logged: the agent is revoked
+// already, so its handshakes fail whatever the tunnel lets through.
+func (s *Server) dropTunnelPeer(ctx context.Context, res *resources, agentID string) map[string]any {
+	wp, err := s.tunnelPeers().drop(ctx, res.db, agentID)
+	if err != nil {
+		s.log.Error().Err(err).Str("agent_id", agentID).Msg("revoked agent's wireguard peer not removed")
+	}
+	if wp == nil {
+		return nil
+	}
+	return wireGuardDetails(*wp, map[string]any{"wireguard_peer": "removed"})
 }
 
 // Enrol implements transport.Handler: it redeems the token, assigns an
@@ -81,6 +97,12 @@ func (h handler) Enrol(ctx context.Context, req *transport.EnrolRequest) (*trans
 	if !ok {
 		// The key signs manifests too, and manifests are Ed25519 only.
 		return nil, reject(transport.CodeEnrolmentRefused, "agent key must be ed25519")
+	}
+	// Refusals that depend only on the request come before the token is
+	// used, so the site can retry with the same token.
+	peers := s.tunnelPeers()
+	if rej := s.checkWireGuardEnrol(ctx, res, peers, req.WireGuardKey); rej != nil {
+		return nil, rej
 	}
 	hash := transport.HashEnrolmentSecret(req.Secret[:])
 	tok, err := res.db.RedeemEnrolmentToken(ctx, hex.EncodeToString(hash[:]), time.Now())
@@ -119,15 +141,59 @@ func (h handler) Enrol(ctx context.Context, req *transport.EnrolRequest) (*trans
 	if err != nil {
 		return nil, fmt.Errorf("relay: enrol: record agent: %w", err)
 	}
+	details := map[string]any{"key_id": transport.KeyID(pub), "cert_serial": cert.SerialNumber.String()}
+	var grant *transport.WireGuardGrant
+	if !req.WireGuardKey.IsZero() {
+		grant, err = peers.admit(ctx, res.db, id, req.WireGuardKey)
+		if err != nil {
+			// Half an enrolment must not stay usable: revoke the agent.
+			if rerr := res.db.RevokeAgent(context.WithoutCancel(ctx), id, time.Now()); rerr != nil {
+				s.log.Error().Err(rerr).Str("agent_id", id).Msg("agent without a tunnel address not revoked")
+			}
+			switch {
+			case errors.Is(err, errTunnelFull):
+				s.log.Error().Str("agent_id", id).Msg("enrolment refused: wireguard.agent_prefix is full")
+				return nil, reject(transport.CodeEnrolmentRefused, "no free tunnel address: tell the relay admin")
+			case errors.Is(err, errKeyTaken):
+				return nil, reject(transport.CodeEnrolmentRefused, "this wireguard key is registered to another agent: use a new key")
+			}
+			return nil, fmt.Errorf("relay: enrol: %w", err)
+		}
+		details = wireGuardDetails(store.WireGuardPeer{PublicKey: req.WireGuardKey[:], TunnelIP: grant.Address}, details)
+	}
 	s.log.Info().Str("agent_id", id).Str("project", tok.Project).Str("site", tok.Site).
-		Str("key_id", transport.KeyID(pub)).Msg("agent enrolled")
+		Str("key_id", transport.KeyID(pub)).Bool("wireguard", grant != nil).Msg("agent enrolled")
 	s.record(ctx, audit.Event{Actor: id, Action: audit.ActionAgentEnrol, Project: tok.Project, Object: tok.Site,
-		Details: map[string]any{"key_id": transport.KeyID(pub), "cert_serial": cert.SerialNumber.String()}})
+		Details: details})
 	return &transport.EnrolResponse{
 		AgentID:   id,
 		CertChain: [][]byte{der},
 		CACert:    res.ca.Certificate().Raw,
+		WireGuard: grant,
 	}, nil
+}
+
+// checkWireGuardEnrol refuses an enrolment that cannot give the agent a
+// working path: a WireGuard key where the relay runs no tunnel, none where
+// it serves uploads in the tunnel only, or a key another agent holds.
+func (s *Server) checkWireGuardEnrol(ctx context.Context, res *resources, peers *tunnelPeers, key transport.WireGuardKey) error {
+	switch {
+	case key.IsZero() && s.cfg.ListenMode == "wireguard":
+		return reject(transport.CodeEnrolmentRefused,
+			"this relay takes uploads inside its wireguard tunnel only: enrol with a wireguard section in agent.yaml")
+	case key.IsZero():
+		return nil
+	case peers == nil:
+		return reject(transport.CodeEnrolmentRefused, "this relay runs no wireguard tunnel: remove the wireguard section from agent.yaml")
+	}
+	taken, err := keyTaken(ctx, res.db, key)
+	if err != nil {
+		return fmt.Errorf("relay: enrol: %w", err)
+	}
+	if taken {
+		return reject(transport.CodeEnrolmentRefused, "this wireguard key is registered to another agent: use a new key")
+	}
+	return nil
 }
 
 // newAgentID returns "<site>-<16 random hex digits>", at most 64 characters.

@@ -64,12 +64,15 @@ type env struct {
 	caPin   string
 	apiURL  string
 	receipt ed25519.PublicKey
+	stop    func() // stops the relay (also at cleanup)
 }
 
 type envOptions struct {
 	store    StoreConfig
 	onStaged func(fileID string, staged int64)
 	clock    func() time.Time // WithClock; nil: time.Now
+	dataDir  string           // default: a new temporary folder
+	config   func(*Config)    // adjusts the configuration last
 }
 
 // startRelay runs a relay on 127.0.0.1 (ports chosen by the kernel) with a
@@ -88,10 +91,13 @@ func startRelay(t *testing.T, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if o.dataDir == "" {
+		o.dataDir = t.TempDir()
+	}
 	cfg := Config{
 		Listen:    "127.0.0.1:0",
 		APIListen: "127.0.0.1:0",
-		DataDir:   t.TempDir(),
+		DataDir:   o.dataDir,
 		Store:     o.store,
 		Projects: []ProjectConfig{
 			{ID: testProject, Recipients: []string{lab.Recipient().String()}, PolicyHashes: []string{testPolicyHash}},
@@ -102,6 +108,9 @@ func startRelay(t *testing.T, o envOptions) *env {
 			{Name: "other-lab", TokenHash: otherHash, Projects: []string{"other"}},
 		},
 		ShutdownTimeout: 5 * time.Second,
+	}
+	if o.config != nil {
+		o.config(&cfg)
 	}
 	logs := &syncBuffer{}
 	var opts []Option
@@ -122,12 +131,16 @@ func startRelay(t *testing.T, o envOptions) *env {
 		cancel()
 		t.Fatalf("relay did not start: %v", err)
 	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("relay run: %v", err)
-		}
-	})
+	var stopOnce sync.Once
+	stop := func() {
+		stopOnce.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("relay run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
 	pin, err := srv.CAFingerprint()
 	if err != nil {
 		t.Fatal(err)
@@ -138,7 +151,7 @@ func startRelay(t *testing.T, o envOptions) *env {
 	}
 	return &env{
 		srv: srv, cfg: srv.cfg, lab: lab, token: token, other: other, logs: logs,
-		caPin: pin, apiURL: "https://" + srv.APIAddr().String(), receipt: rk,
+		caPin: pin, apiURL: "https://" + srv.APIAddr().String(), receipt: rk, stop: stop,
 	}
 }
 

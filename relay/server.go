@@ -68,6 +68,10 @@ type Server struct {
 	// +checklocks:mu
 	apiAddr net.Addr
 	// +checklocks:mu
+	enrolAddr net.Addr
+	// +checklocks:mu
+	peers *tunnelPeers // enrolled agents in the WireGuard tunnel; nil without one
+	// +checklocks:mu
 	running bool
 }
 
@@ -158,7 +162,7 @@ func (s *Server) Open(ctx context.Context) error {
 	if created {
 		s.log.Info().Str("key_id", transport.KeyID(key.Public().(ed25519.PublicKey))).Msg("created relay signing key")
 	}
-	cert, err := ca.IssueServerCert(cfg.Hostnames)
+	cert, err := ca.IssueServerCert(cfg.certNames())
 	if err != nil {
 		return fmt.Errorf("relay: server certificate: %w", err)
 	}
@@ -313,8 +317,14 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("relay: listen: %w", err)
 	}
+	enrol, peers, err := s.listenWireGuard(ctx, res, up, wg, wgOnly)
+	if err != nil {
+		up.Close(ctx)
+		return err
+	}
 	ln, err := net.Listen("tcp", s.cfg.APIListen)
 	if err != nil {
+		closeEnrol(ctx, enrol)
 		up.Close(ctx)
 		return fmt.Errorf("relay: api listen: %w", err)
 	}
@@ -337,7 +347,10 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { serveErr <- api.Serve(tlsLn) }()
 
 	s.mu.Lock()
-	s.addr, s.apiAddr = up.Addr(), ln.Addr()
+	s.addr, s.apiAddr, s.enrolAddr, s.peers = up.Addr(), ln.Addr(), up.Addr(), peers
+	if enrol != nil {
+		s.enrolAddr = enrol.Addr()
+	}
 	s.mu.Unlock()
 	close(s.ready)
 	s.log.Info().Str("addr", up.Addr().String()).Str("api_addr", ln.Addr().String()).
@@ -348,6 +361,12 @@ func (s *Server) Run(ctx context.Context) error {
 	// 100 entries) and once more at shutdown.
 	ticker := time.NewTicker(auditCheckpointEvery)
 	defer ticker.Stop()
+	var syncPeers <-chan time.Time // nil without a tunnel
+	if peers != nil {
+		t := time.NewTicker(wireGuardSyncEvery)
+		defer t.Stop()
+		syncPeers = t.C
+	}
 	var runErr error
 wait:
 	for {
@@ -359,6 +378,10 @@ wait:
 			break wait
 		case <-ticker.C:
 			s.checkpoint(ctx)
+		case <-syncPeers:
+			if err := peers.sync(ctx, res.db); err != nil {
+				s.log.Warn().Err(err).Msg("wireguard peers out of step with the database")
+			}
 		}
 	}
 	defer s.checkpoint(context.WithoutCancel(ctx))
@@ -367,9 +390,13 @@ wait:
 	if err := api.Shutdown(sctx); err != nil {
 		s.log.Warn().Err(err).Msg("api shutdown cut short")
 	}
+	closeEnrol(sctx, enrol)
 	if err := up.Close(sctx); err != nil {
 		s.log.Warn().Err(err).Msg("transport shutdown cut short")
 	}
+	s.mu.Lock()
+	s.peers = nil // the tunnel is down; revocations now only touch the database
+	s.mu.Unlock()
 	s.mon.fhir.wait()
 	s.log.Info().Msg("relay stopped")
 	return runErr
@@ -384,6 +411,15 @@ func (s *Server) Addr() net.Addr {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.addr
+}
+
+// EnrolAddr returns the host address agents enrol at: [Server.Addr], or
+// with listen_mode wireguard the enrolment-only listener on Config.Listen
+// (uploads are served inside the tunnel only). Nil before [Server.Ready].
+func (s *Server) EnrolAddr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.enrolAddr
 }
 
 // APIAddr returns the address of the HTTPS API, or nil before

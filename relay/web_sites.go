@@ -70,8 +70,9 @@ func (s *Server) revokeAgentBy(r *http.Request, actor, agentID string) error {
 	if err := res.db.RevokeAgent(r.Context(), agentID, s.now()); err != nil {
 		return err
 	}
+	details := s.dropTunnelPeer(r.Context(), res, agentID)
 	s.log.Info().Str("agent_id", agentID).Msg("agent revoked")
 	s.record(r.Context(), audit.Event{Actor: actor, Action: audit.ActionAgentRevoke, Project: a.Project, Object: agentID,
-		IP: clientIP(r)})
+		IP: clientIP(r), Details: details})
 	return nil
 }

@@ -36,7 +36,8 @@
 // test with [errors.Is]:
 //
 //   - [ErrNotExist]: Get, Stat or Delete of a missing object; GetFile,
-//     GetAgent or RevokeAgent of an unknown ID; NewS3 of a missing bucket
+//     GetAgent or RevokeAgent of an unknown ID; DeleteWireGuardPeer of
+//     an agent without a peer; NewS3 of a missing bucket
 //     without CreateBucket.
 //   - [ErrInvalidKey]: any ObjectStore call with a key (or List prefix)
 //     that fails CheckKey, before any I/O.
@@ -45,7 +46,8 @@
 //     (or a negative size); nothing is stored.
 //   - [ErrConflict]: CommitFile of a different file for a committed
 //     (project, instance UID), returned with the existing record; a
-//     duplicate enrolment token hash.
+//     duplicate enrolment token hash; a WireGuard public key or tunnel
+//     IP already held by another agent.
 //   - [ErrTokenInvalid]: RedeemEnrolmentToken of an unknown, used or
 //     expired token (indistinguishable on purpose).
 //   - [ErrInvalidRecord]: a record missing a required field.

@@ -20,8 +20,9 @@ var (
 	ErrSizeMismatch = errors.New("store: size mismatch")
 
 	// ErrConflict reports a record that clashes with one already stored: a
-	// different file under the same (project, instance UID), or a duplicate
-	// enrolment token hash.
+	// different file under the same (project, instance UID), a duplicate
+	// enrolment token hash, or a WireGuard key or tunnel IP held by
+	// another agent.
 	ErrConflict = errors.New("store: conflict")
 
 	// ErrTokenInvalid reports an enrolment token that is unknown, already

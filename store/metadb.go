@@ -6,7 +6,7 @@ import (
 )
 
 // MetaDB is the relay's metadata database: committed files, conflicts,
-// enrolment tokens, agents and downloads. Implementations (SQLite here,
+// enrolment tokens, agents, their WireGuard peers and downloads. Implementations (SQLite here,
 // PostgreSQL later) must pass storetest.RunMetaDB, are safe for concurrent
 // use, and keep their invariants when several processes share one
 // database. Times go in and come out in UTC, truncated to microseconds.
@@ -62,6 +62,20 @@ type MetaDB interface {
 	// agent changes nothing and succeeds; an unknown id fails with
 	// [ErrNotExist].
 	RevokeAgent(ctx context.Context, id string, at time.Time) error
+
+	// PutWireGuardPeer records the WireGuard peer of agent p.AgentID,
+	// replacing the one it had. A public key or tunnel IP already held by
+	// another agent fails with [ErrConflict], so concurrent relays never
+	// hand out one address twice; a peer missing a field (or whose key is
+	// not 32 bytes) fails with [ErrInvalidRecord].
+	PutWireGuardPeer(ctx context.Context, p WireGuardPeer) error
+
+	// ListWireGuardPeers returns every recorded peer, ordered by AgentID.
+	ListWireGuardPeers(ctx context.Context) ([]WireGuardPeer, error)
+
+	// DeleteWireGuardPeer removes the peer of agentID (a revoked agent);
+	// an agent without one fails with [ErrNotExist].
+	DeleteWireGuardPeer(ctx context.Context, agentID string) error
 
 	// RecordDownload records a download.
 	RecordDownload(ctx context.Context, d Download) error

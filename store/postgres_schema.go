@@ -67,6 +67,14 @@ func pgMigrations() [][]string {
 			)`,
 			`CREATE INDEX downloads_file ON downloads (file_id, at)`,
 		},
+		{ // version 2: WireGuard peers of agents enrolled with a key
+			`CREATE TABLE wireguard_peers (
+				agent_id   TEXT PRIMARY KEY,
+				public_key BYTEA NOT NULL UNIQUE,
+				tunnel_ip  TEXT NOT NULL UNIQUE,
+				created_at TIMESTAMPTZ NOT NULL
+			)`,
+		},
 	}
 }
 

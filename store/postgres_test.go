@@ -107,8 +107,8 @@ func TestPostgresShared(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
-	if v, err := dbs[0].SchemaVersion(t.Context()); err != nil || v != 1 {
-		t.Fatalf("SchemaVersion = %d, %v; want 1", v, err)
+	if v, err := dbs[0].SchemaVersion(t.Context()); err != nil || v != 2 {
+		t.Fatalf("SchemaVersion = %d, %v; want 2", v, err)
 	}
 	errs := make(chan error, 20)
 	for i := range 20 {

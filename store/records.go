@@ -1,6 +1,9 @@
 package store
 
-import "time"
+import (
+	"net/netip"
+	"time"
+)
 
 // FileRecord is one committed sealed file. It holds pseudonymous UIDs and
 // hashes only, never PHI. Times are kept to the microsecond.
@@ -119,6 +122,26 @@ type Agent struct {
 	Revoked bool `json:"revoked"`
 	// RevokedAt is when it was revoked; zero while not revoked.
 	RevokedAt time.Time `json:"revoked_at"`
+}
+
+// WireGuardPeer is the WireGuard peer of an agent that enrolled with a
+// WireGuard key: the relay's tunnel lets the key in at the address.
+type WireGuardPeer struct {
+	// AgentID is the enrolled agent. Required; one peer per agent.
+	AgentID string `json:"agent_id"`
+	// PublicKey is the agent's WireGuard public key (32 bytes). Required
+	// and unique.
+	PublicKey []byte `json:"public_key"`
+	// TunnelIP is the agent's address inside the tunnel. Required and
+	// unique.
+	TunnelIP netip.Addr `json:"tunnel_ip"`
+	// CreatedAt is when the peer was recorded; zero means now.
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// validWireGuardPeer reports whether p has every required field.
+func validWireGuardPeer(p WireGuardPeer) bool {
+	return p.AgentID != "" && len(p.PublicKey) == 32 && p.TunnelIP.IsValid()
 }
 
 // Download records that a principal downloaded a file.

@@ -38,8 +38,8 @@ func TestSQLiteAccountsShared(t *testing.T) {
 		if accts[i], err = db.OpenAccounts(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		if v, err := db.SchemaVersion(t.Context()); err != nil || v != 1 {
-			t.Fatalf("SchemaVersion = %d, %v; want 1 (the accounts track is separate)", v, err)
+		if v, err := db.SchemaVersion(t.Context()); err != nil || v != 2 {
+			t.Fatalf("SchemaVersion = %d, %v; want 2 (the accounts track is separate)", v, err)
 		}
 	}
 	storetest.AccountSharedCounter(t, accts[0], accts[1])

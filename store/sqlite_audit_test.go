@@ -41,8 +41,8 @@ func TestSQLiteAuditShared(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { other.Close() })
-	if v, err := meta.SchemaVersion(t.Context()); err != nil || v != 1 {
-		t.Fatalf("SchemaVersion = %d, %v; want 1 (the audit track is separate)", v, err)
+	if v, err := meta.SchemaVersion(t.Context()); err != nil || v != 2 {
+		t.Fatalf("SchemaVersion = %d, %v; want 2 (the audit track is separate)", v, err)
 	}
 	const n = 100
 	var wg sync.WaitGroup

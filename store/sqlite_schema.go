@@ -66,5 +66,13 @@ func sqliteMigrations() [][]string {
 			)`,
 			`CREATE INDEX downloads_file ON downloads (file_id, at)`,
 		},
+		{ // version 2: WireGuard peers of agents enrolled with a key
+			`CREATE TABLE wireguard_peers (
+				agent_id   TEXT PRIMARY KEY,
+				public_key BLOB NOT NULL UNIQUE,
+				tunnel_ip  TEXT NOT NULL UNIQUE,
+				created_at INTEGER NOT NULL
+			)`,
+		},
 	}
 }

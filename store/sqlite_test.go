@@ -35,8 +35,8 @@ func TestSQLiteShared(t *testing.T) {
 		}
 		t.Cleanup(func() { db.Close() })
 		dbs[i] = db
-		if v, err := db.SchemaVersion(t.Context()); err != nil || v != 1 {
-			t.Fatalf("SchemaVersion = %d, %v; want 1", v, err)
+		if v, err := db.SchemaVersion(t.Context()); err != nil || v != 2 {
+			t.Fatalf("SchemaVersion = %d, %v; want 2", v, err)
 		}
 	}
 	var wg sync.WaitGroup

@@ -54,14 +54,14 @@ func (c *Conn) dialQUIC(ctx context.Context, tlsConf *tls.Config, qconf *quic.Co
 	if c.wg == nil {
 		return quic.DialAddr(ctx, c.cfg.Addr, tlsConf, qconf)
 	}
+	ap := netip.MustParseAddrPort(c.cfg.Addr) // checked by openTunnel
 	if c.wg.tr == nil {
-		pc, err := c.wg.tunnel.ListenPacket(0)
+		pc, err := c.wg.tunnel.DialPacket(ap)
 		if err != nil {
 			return nil, err
 		}
 		c.wg.pc, c.wg.tr = pc, &quic.Transport{Conn: pc}
 	}
-	ap := netip.MustParseAddrPort(c.cfg.Addr) // checked by openTunnel
 	qconf = qconf.Clone()
 	qconf.InitialPacketSize = c.wg.tunnel.cfg.quicPacketSize()
 	return c.wg.tr.Dial(ctx, net.UDPAddrFromAddrPort(ap), tlsConf, qconf)

@@ -46,6 +46,9 @@
 // the WireGuard UDP socket. [ServerConfig.WireGuardOnly] serves inside the
 // tunnel only. A peer whose key is not configured (or added with
 // [Tunnel.AddPeer]) gets no answer at all. Keys: [GenerateWireGuardKey].
+// [EnrolWireGuard] registers an agent's key at enrolment and returns its
+// [WireGuardGrant]; [ServerConfig.EnrolOnly] keeps enrolment reachable on
+// the host network for a relay that takes uploads in the tunnel only.
 //
 // # Enrolment
 //

@@ -30,7 +30,12 @@ type EnrolRequest struct {
 	PublicKey crypto.PublicKey
 	// Name is the name the agent asks for (a hint; the relay decides the ID).
 	Name string
-	// Proof is the agent key's signature over the secret, key and name.
+	// WireGuardKey is the agent's WireGuard public key, or zero when the
+	// agent does not use the tunnel. The relay registers it as a peer and
+	// answers with an [EnrolResponse.WireGuard] grant.
+	WireGuardKey WireGuardKey
+	// Proof is the agent key's signature over the secret, key, name and
+	// WireGuard key.
 	Proof []byte
 }
 
@@ -42,6 +47,9 @@ type EnrolResponse struct {
 	CertChain [][]byte
 	// CACert is the relay CA certificate DER, to pin from now on.
 	CACert []byte
+	// WireGuard is the agent's place in the relay's tunnel; set exactly
+	// when the request carried a WireGuard key.
+	WireGuard *WireGuardGrant
 }
 
 // TLSCertificate combines the response's chain with the agent key.
@@ -60,11 +68,16 @@ func (r *EnrolResponse) CAPool() (*x509.CertPool, error) {
 	return p, nil
 }
 
-// proofMessage is what the agent key signs.
-func proofMessage(secret []byte, pubDER []byte, name string) []byte {
+// proofMessage is what the agent key signs. A WireGuard key, when given,
+// is appended, so the relay registers only a key the agent vouches for.
+func proofMessage(secret []byte, pubDER []byte, name string, wg WireGuardKey) []byte {
 	b := append([]byte(enrolDomain), secret...)
 	b = appendBytes(b, pubDER)
-	return appendString(b, name)
+	b = appendString(b, name)
+	if !wg.IsZero() {
+		b = appendBytes(b, wg[:])
+	}
+	return b
 }
 
 func signProof(key crypto.Signer, msg []byte) ([]byte, error) {
@@ -96,7 +109,11 @@ func (r *EnrolRequest) marshal() ([]byte, error) {
 	b := append([]byte(nil), r.Secret[:]...)
 	b = appendBytes(b, der)
 	b = appendString(b, r.Name)
-	return appendBytes(b, r.Proof), nil
+	b = appendBytes(b, r.Proof)
+	if !r.WireGuardKey.IsZero() {
+		b = appendBytes(b, r.WireGuardKey[:])
+	}
+	return b, nil
 }
 
 // unmarshalEnrolRequest decodes and checks the proof of possession.
@@ -107,6 +124,13 @@ func unmarshalEnrolRequest(p []byte) (*EnrolRequest, error) {
 	der := d.bytes()
 	r.Name = d.string()
 	r.Proof = d.bytes()
+	if len(d.b) > 0 { // the optional WireGuard key
+		k := d.bytes()
+		if len(k) != len(r.WireGuardKey) || WireGuardKey(k).IsZero() {
+			return nil, errMalformed
+		}
+		r.WireGuardKey = WireGuardKey(k)
+	}
 	if err := d.finish(); err != nil {
 		return nil, err
 	}
@@ -120,7 +144,7 @@ func unmarshalEnrolRequest(p []byte) (*EnrolRequest, error) {
 	if err := checkAgentKey(pub); err != nil {
 		return nil, err
 	}
-	if !verifyProof(pub, proofMessage(r.Secret[:], der, r.Name), r.Proof) {
+	if !verifyProof(pub, proofMessage(r.Secret[:], der, r.Name, r.WireGuardKey), r.Proof) {
 		return nil, errors.New("transport: enrolment proof does not verify")
 	}
 	r.PublicKey = pub
@@ -133,7 +157,11 @@ func (r *EnrolResponse) marshal() []byte {
 	for _, c := range r.CertChain {
 		b = appendBytes(b, c)
 	}
-	return appendBytes(b, r.CACert)
+	b = appendBytes(b, r.CACert)
+	if r.WireGuard != nil {
+		b = r.WireGuard.append(b)
+	}
+	return b
 }
 
 func unmarshalEnrolResponse(p []byte) (*EnrolResponse, error) {
@@ -147,6 +175,13 @@ func unmarshalEnrolResponse(p []byte) (*EnrolResponse, error) {
 		r.CertChain = append(r.CertChain, d.bytes())
 	}
 	r.CACert = d.bytes()
+	if len(d.b) > 0 { // the optional WireGuard grant
+		g, err := decodeWireGuardGrant(&d)
+		if err != nil {
+			return nil, err
+		}
+		r.WireGuard = g
+	}
 	if err := d.finish(); err != nil {
 		return nil, err
 	}
@@ -160,6 +195,12 @@ func unmarshalEnrolResponse(p []byte) (*EnrolResponse, error) {
 // The QUIC-then-TCP choice is the same as Dial's ModeAuto. A refusal by the
 // relay is a *RejectedError.
 func Enrol(ctx context.Context, addr, token string, agentKey crypto.Signer, name string) (*EnrolResponse, error) {
+	return enrol(ctx, addr, token, agentKey, name, WireGuardKey{})
+}
+
+// enrol is [Enrol], with the agent's WireGuard public key when wg is not
+// zero ([EnrolWireGuard]).
+func enrol(ctx context.Context, addr, token string, agentKey crypto.Signer, name string, wg WireGuardKey) (*EnrolResponse, error) {
 	t, err := ParseEnrolmentToken(token)
 	if err != nil {
 		return nil, err
@@ -171,7 +212,7 @@ func Enrol(ctx context.Context, addr, token string, agentKey crypto.Signer, name
 	if err != nil {
 		return nil, fmt.Errorf("transport: enrol key: %w", err)
 	}
-	proof, err := signProof(agentKey, proofMessage(t.Secret[:], der, name))
+	proof, err := signProof(agentKey, proofMessage(t.Secret[:], der, name, wg))
 	if err != nil {
 		return nil, fmt.Errorf("transport: enrol proof: %w", err)
 	}
@@ -180,7 +221,7 @@ func Enrol(ctx context.Context, addr, token string, agentKey crypto.Signer, name
 		return nil, err
 	}
 	defer c.Close()
-	req := &EnrolRequest{Secret: t.Secret, PublicKey: agentKey.Public(), Name: name, Proof: proof}
+	req := &EnrolRequest{Secret: t.Secret, PublicKey: agentKey.Public(), Name: name, WireGuardKey: wg, Proof: proof}
 	resp, err := c.enrol(ctx, req)
 	if err != nil {
 		return nil, err
@@ -204,6 +245,9 @@ func Enrol(ctx context.Context, addr, token string, agentKey crypto.Signer, name
 	}
 	if id, err := AgentIDFromCert(leaf); err != nil || id != resp.AgentID {
 		return nil, errors.New("transport: enrol response agent id does not match certificate")
+	}
+	if (resp.WireGuard != nil) != !wg.IsZero() {
+		return nil, errors.New("transport: enrol response wireguard grant does not match the request")
 	}
 	return resp, nil
 }

@@ -37,6 +37,9 @@ type stagingHandler struct {
 
 	// progress, when set, is called with the bytes staged so far in a Write.
 	progress func(id string, staged int64)
+	// wireGuard, when set, registers the WireGuard key of an enrolling
+	// agent and returns its grant.
+	wireGuard func(key WireGuardKey) (*WireGuardGrant, error)
 
 	writes chan writeRecord // one record per finished Write (buffered)
 
@@ -82,7 +85,16 @@ func (h *stagingHandler) Enrol(ctx context.Context, req *EnrolRequest) (*EnrolRe
 	if err != nil {
 		return nil, err
 	}
-	return &EnrolResponse{AgentID: id, CertChain: [][]byte{der}, CACert: h.ca.Certificate().Raw}, nil
+	resp := &EnrolResponse{AgentID: id, CertChain: [][]byte{der}, CACert: h.ca.Certificate().Raw}
+	if !req.WireGuardKey.IsZero() {
+		if h.wireGuard == nil {
+			return nil, &RejectedError{Code: CodeEnrolmentRefused, Message: "no wireguard tunnel"}
+		}
+		if resp.WireGuard, err = h.wireGuard(req.WireGuardKey); err != nil {
+			return nil, err
+		}
+	}
+	return resp, nil
 }
 
 // Renew implements Renewer: a day-long certificate for the key, same agent.

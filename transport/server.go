@@ -72,6 +72,12 @@ type ServerConfig struct {
 	// (only the WireGuard UDP socket is on the host network). Requires
 	// WireGuard. Default false.
 	WireGuardOnly bool `yaml:"wireguard_only"`
+	// EnrolOnly serves enrolments (and the clock exchange) only: an Offer
+	// or a RenewRequest is answered with Error{unavailable}, which agents
+	// retry rather than quarantine. A
+	// relay that serves uploads inside its WireGuard tunnel only keeps
+	// enrolment reachable on the host network this way. Default false.
+	EnrolOnly bool `yaml:"enrol_only"`
 	// Logger receives connection-level events (no PHI). Zero value: silent.
 	Logger zerolog.Logger `yaml:"-"`
 }
@@ -90,6 +96,9 @@ func (cfg *ServerConfig) validate() error {
 	}
 	if cfg.WireGuardOnly && cfg.WireGuard == nil {
 		errs = append(errs, errors.New("transport: server config: wireguard_only without wireguard"))
+	}
+	if cfg.EnrolOnly && cfg.WireGuard != nil {
+		errs = append(errs, errors.New("transport: server config: enrol_only with wireguard"))
 	}
 	if cfg.DisableQUIC && cfg.DisableTCP {
 		errs = append(errs, errors.New("transport: server config: both quic and tcp disabled"))

@@ -31,6 +31,7 @@ var (
 	rejUnauth      = &RejectedError{Code: CodeUnauthenticated, Message: "upload requires an enrolled agent certificate"}
 	rejSize        = &RejectedError{Code: CodeSizeMismatch, Message: "byte count does not match the offer"}
 	rejEnrolFailed = &RejectedError{Code: CodeEnrolmentRefused, Message: "enrolment refused"}
+	rejEnrolOnly   = &RejectedError{Code: CodeUnavailable, Message: "this address serves enrolment only: uploads and renewals go through the relay's wireguard tunnel"}
 )
 
 // exchange serves one request: Hello, then an Offer (upload) or an
@@ -54,6 +55,10 @@ func (s *Server) exchange(ctx context.Context, peer Peer, r *bufio.Reader, w *bu
 	if err != nil {
 		s.replyReadError(w, err)
 		return broken
+	}
+	if s.cfg.EnrolOnly && (f.Type == FrameOffer || f.Type == FrameRenewRequest) {
+		s.reply(w, FrameError, marshalError(rejEnrolOnly))
+		return exchangeResult{state: exchangeClean}
 	}
 	switch f.Type {
 	case FrameOffer:

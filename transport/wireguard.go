@@ -241,6 +241,31 @@ func (t *Tunnel) ListenPacket(port uint16) (net.PacketConn, error) {
 	return &tunnelPacketConn{UDPConn: gonet.NewUDPConn(&wq, ep)}, nil
 }
 
+// DialPacket opens a UDP socket inside the tunnel connected to raddr, for
+// a quic.Transport that dials one relay. Writes to raddr take the route
+// found once at connect time (an unconnected socket looks it up for every
+// packet); packets from any other address are not received.
+func (t *Tunnel) DialPacket(raddr netip.AddrPort) (net.PacketConn, error) {
+	proto := t.protocol()
+	var wq waiter.Queue
+	ep, terr := t.tun.stack.NewEndpoint(udp.ProtocolNumber, proto, &wq)
+	if terr != nil {
+		return nil, fmt.Errorf("transport: tunnel udp: %s", terr)
+	}
+	ep.SocketOptions().SetReceiveBufferSize(tunnelSocketBuffer, false)
+	ep.SocketOptions().SetSendBufferSize(tunnelSocketBuffer, false)
+	if terr := ep.Bind(t.fullAddr(0)); terr != nil {
+		ep.Close()
+		return nil, fmt.Errorf("transport: tunnel udp bind: %s", terr)
+	}
+	fa := tcpip.FullAddress{NIC: nicID, Addr: tcpip.AddrFromSlice(raddr.Addr().AsSlice()), Port: raddr.Port()}
+	if terr := ep.Connect(fa); terr != nil {
+		ep.Close()
+		return nil, fmt.Errorf("transport: tunnel udp connect: %s", terr)
+	}
+	return &connectedPacketConn{tunnelPacketConn{UDPConn: gonet.NewUDPConn(&wq, ep)}, raddr}, nil
+}
+
 // Listen opens a TCP listener inside the tunnel on port.
 func (t *Tunnel) Listen(port uint16) (net.Listener, error) {
 	l, err := gonet.ListenTCP(t.tun.stack, t.fullAddr(port), t.protocol())
@@ -284,6 +309,21 @@ type tunnelPacketConn struct{ *gonet.UDPConn }
 
 func (c *tunnelPacketConn) SetReadBuffer(int) error  { return nil }
 func (c *tunnelPacketConn) SetWriteBuffer(int) error { return nil }
+
+// connectedPacketConn is a UDP socket inside the stack connected to one
+// peer: WriteTo that peer sends on the connected route.
+type connectedPacketConn struct {
+	tunnelPacketConn
+	remote netip.AddrPort
+}
+
+// WriteTo implements net.PacketConn.
+func (c *connectedPacketConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	if ua, ok := addr.(*net.UDPAddr); ok && ua.Port == int(c.remote.Port()) && ua.IP.Equal(c.remote.Addr().AsSlice()) {
+		return c.UDPConn.Write(b)
+	}
+	return c.UDPConn.WriteTo(b, addr)
+}
 
 // wireGuardLogger maps wireguard-go's logger to zerolog: its verbose lines
 // at trace level, its errors at debug (a lost handshake is routine).

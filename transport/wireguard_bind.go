@@ -47,7 +47,8 @@ func newUDPBind(addr string, batch int) *udpBind {
 	b.msgs.New = func() any {
 		ms := make([]ipv6.Message, batch)
 		for i := range ms {
-			ms[i].Buffers = make([][]byte, 1)
+			// Room for a GSO message's segments, one iovec each.
+			ms[i].Buffers = make([][]byte, 1, max(1, maxGSOSegments))
 			ms[i].OOB = make([]byte, 0, offloadControlSize)
 		}
 		return &ms
@@ -107,7 +108,7 @@ func (b *udpBind) receive(bc batchConn, gro bool, bufs [][]byte, sizes []int, ep
 		readAt = len(ms) - max(1, len(ms)/maxGSOSegments)
 	}
 	for i := readAt; i < len(ms); i++ {
-		ms[i].Buffers[0] = bufs[i]
+		ms[i].Buffers = append(ms[i].Buffers[:0], bufs[i])
 		ms[i].OOB = ms[i].OOB[:cap(ms[i].OOB)]
 	}
 	n, err := bc.ReadBatch(ms[readAt:], 0)
@@ -164,7 +165,7 @@ func (b *udpBind) Send(bufs [][]byte, ep conn.Endpoint) error {
 		n = coalesce(addr, bufs, ms)
 	} else {
 		for i, buf := range bufs {
-			ms[i].Buffers[0], ms[i].OOB, ms[i].Addr = buf, ms[i].OOB[:0], addr
+			ms[i].Buffers, ms[i].OOB, ms[i].Addr = append(ms[i].Buffers[:0], buf), ms[i].OOB[:0], addr
 		}
 		n = len(bufs)
 	}
@@ -185,27 +186,27 @@ func (b *udpBind) Send(bufs [][]byte, ep conn.Endpoint) error {
 }
 
 // coalesce packs runs of equal-sized packets (the last of a run may be
-// shorter) into one message each, appended to the first packet's buffer,
-// with a UDP_SEGMENT control message. It returns the messages used.
+// shorter) into one message each, with a UDP_SEGMENT control message. The
+// packets stay where they are: each is one iovec of the message, which
+// the kernel gathers and cuts at the segment size (no copy here). It
+// returns the messages used.
 func coalesce(addr *net.UDPAddr, bufs [][]byte, ms []ipv6.Message) int {
 	n := -1
-	seg, count, closed := 0, 0, true
+	seg, count, total, closed := 0, 0, 0, true
 	for _, buf := range bufs {
-		if n >= 0 && !closed && len(buf) <= seg && count < maxGSOSegments {
-			base := ms[n].Buffers[0]
-			if len(base)+len(buf) <= maxGSOPayload && cap(base)-len(base) >= len(buf) {
-				ms[n].Buffers[0] = append(base, buf...)
-				count++
-				closed = len(buf) < seg
-				if count == 2 {
-					setGSOSize(&ms[n].OOB, seg)
-				}
-				continue
+		if n >= 0 && !closed && len(buf) <= seg && count < maxGSOSegments && total+len(buf) <= maxGSOPayload {
+			ms[n].Buffers = append(ms[n].Buffers, buf)
+			count++
+			total += len(buf)
+			closed = len(buf) < seg
+			if count == 2 {
+				setGSOSize(&ms[n].OOB, seg)
 			}
+			continue
 		}
 		n++
-		ms[n].Buffers[0], ms[n].OOB, ms[n].Addr = buf, ms[n].OOB[:0], addr
-		seg, count, closed = len(buf), 1, false
+		ms[n].Buffers, ms[n].OOB, ms[n].Addr = append(ms[n].Buffers[:0], buf), ms[n].OOB[:0], addr
+		seg, count, total, closed = len(buf), 1, len(buf), false
 	}
 	return n + 1
 }

@@ -34,7 +34,9 @@ type WireGuardSection struct {
 	// MTU of the tunnel. Default 1420.
 	MTU int `yaml:"mtu"`
 	// Peers allowed in: for an agent the relay, for a relay its agents
-	// (agents enrolled with a WireGuard key are added at run time too).
+	// (agents enrolled with a WireGuard key are added at run time too). An
+	// agent may leave peers and address out: they come from its enrolment
+	// ([WireGuardGrant]).
 	Peers []WireGuardPeerSection `yaml:"peers"`
 }
 

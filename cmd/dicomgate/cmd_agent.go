@@ -84,6 +84,7 @@ type enrollOptions struct {
 	identityDir string
 	name        string
 	force       bool
+	wireGuard   bool
 }
 
 func newAgentEnrollCommand(g *globalOptions) *cobra.Command {
@@ -95,6 +96,14 @@ func newAgentEnrollCommand(g *globalOptions) *cobra.Command {
 (pinned by the token) certifies it, and the key, certificate and CA are
 written to the identity folder (identity_dir of --config, or --identity-dir).
 The same key authenticates the agent and signs its manifests.
+
+With a wireguard: section in --config (or --wireguard), the agent's WireGuard
+public key is registered too (private_key_file of the section, or wg.key in
+the identity folder, created 0600 when missing): the relay allocates the
+agent a tunnel address and adds it as a peer, and its answer (relay key,
+endpoint, addresses) goes to agent.json, so a wireguard section without
+peers needs nothing more. Enrolment always runs on the host network, also
+against a relay that takes uploads inside its tunnel only.
 
 An existing identity is never replaced unless --force is given.`,
 		Args: cobra.NoArgs,
@@ -109,6 +118,7 @@ An existing identity is never replaced unless --force is given.`,
 	f.StringVar(&o.identityDir, "identity-dir", "", "identity folder (instead of --config)")
 	f.StringVar(&o.name, "name", "", "agent name to ask for (default: site of --config, or the host name)")
 	f.BoolVar(&o.force, "force", false, "replace an existing identity")
+	f.BoolVar(&o.wireGuard, "wireguard", false, "also register a WireGuard key (implied by a wireguard section in --config)")
 	cmd.MarkFlagRequired("token")
 	cmd.MarkFlagsMutuallyExclusive("config", "identity-dir")
 	return cmd
@@ -116,12 +126,16 @@ An existing identity is never replaced unless --force is given.`,
 
 func runAgentEnroll(cmd *cobra.Command, g *globalOptions, o enrollOptions) error {
 	dir, relay, name := o.identityDir, o.relay, o.name
+	wireGuard, wgKeyFile := o.wireGuard, ""
 	if dir == "" {
 		cfg, err := agent.Load(o.config)
 		if err != nil {
 			return err
 		}
 		dir = cfg.IdentityDir
+		if cfg.WireGuard != nil {
+			wireGuard, wgKeyFile = true, cfg.WireGuard.PrivateKeyFile
+		}
 		if relay == "" {
 			relay = cfg.Relay.Address
 		}
@@ -139,11 +153,21 @@ func runAgentEnroll(cmd *cobra.Command, g *globalOptions, o enrollOptions) error
 		}
 		name = h
 	}
-	id, err := agent.Enroll(cmd.Context(), dir, relay, o.token, name, o.force)
+	var id *agent.Identity
+	var err error
+	if wireGuard {
+		id, err = agent.EnrollWireGuard(cmd.Context(), dir, relay, o.token, name, o.force, wgKeyFile)
+	} else {
+		id, err = agent.Enroll(cmd.Context(), dir, relay, o.token, name, o.force)
+	}
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "enrolled as %s with relay %s (CA sha256 %s); identity in %s\n",
 		id.AgentID, relay, short(id.CAFingerprint), dir)
+	if g := id.WireGuard; g != nil {
+		fmt.Fprintf(cmd.OutOrStdout(), "wireguard: tunnel address %s, relay %s inside the tunnel, endpoint %s\n",
+			g.Address, g.RelayAddress, g.Endpoint)
+	}
 	return nil
 }

@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"reflect"
 	"sync"
 	"testing"
@@ -30,6 +31,8 @@ func RunMetaDB(t *testing.T, newDB func(t *testing.T) store.MetaDB) {
 		{"Tokens", testTokens},
 		{"TokenConcurrentRedeem", testTokenConcurrentRedeem},
 		{"Agents", testAgents},
+		{"WireGuardPeers", testWireGuardPeers},
+		{"WireGuardPeersConcurrent", testWireGuardPeersConcurrent},
 		{"Downloads", testDownloads},
 	}
 	for _, tc := range tests {
@@ -415,6 +418,106 @@ func testAgents(t *testing.T, db store.MetaDB) {
 	got, err = db.GetAgent(ctx, "agent-b")
 	if err != nil || !got.Revoked || !got.RevokedAt.Equal(t0.Add(time.Hour).Truncate(time.Microsecond)) || got.CertSerial != "0a1c" {
 		t.Errorf("after revoke and put: %+v, %v; want revoked at %v with serial 0a1c", got, err, t0.Add(time.Hour))
+	}
+}
+
+// wgPeer returns a valid peer; n varies the key and address.
+func wgPeer(agentID string, n byte) store.WireGuardPeer {
+	key := make([]byte, 32)
+	key[0], key[31] = n, 0xa5
+	return store.WireGuardPeer{AgentID: agentID, PublicKey: key,
+		TunnelIP: netip.AddrFrom4([4]byte{10, 99, 0, n}), CreatedAt: t0}
+}
+
+func testWireGuardPeers(t *testing.T, db store.MetaDB) {
+	ctx := t.Context()
+	if got, err := db.ListWireGuardPeers(ctx); err != nil || got != nil {
+		t.Fatalf("ListWireGuardPeers(empty) = %v, %v; want nil, nil", got, err)
+	}
+	b, a := wgPeer("agent-b", 2), wgPeer("agent-a", 3)
+	a.TunnelIP = netip.MustParseAddr("fd00:99::3")
+	for _, p := range []store.WireGuardPeer{b, a} {
+		if err := db.PutWireGuardPeer(ctx, p); err != nil {
+			t.Fatalf("PutWireGuardPeer(%s): %v", p.AgentID, err)
+		}
+	}
+	for _, bad := range []store.WireGuardPeer{
+		{PublicKey: b.PublicKey, TunnelIP: b.TunnelIP},
+		{AgentID: "x", PublicKey: []byte{1, 2}, TunnelIP: b.TunnelIP},
+		{AgentID: "x", PublicKey: b.PublicKey},
+	} {
+		if err := db.PutWireGuardPeer(ctx, bad); !errors.Is(err, store.ErrInvalidRecord) {
+			t.Errorf("PutWireGuardPeer(%+v) = %v, want ErrInvalidRecord", bad, err)
+		}
+	}
+	want := []store.WireGuardPeer{a, b}
+	for i := range want {
+		want[i].CreatedAt = us(t0)
+	}
+	got, err := db.ListWireGuardPeers(ctx)
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("ListWireGuardPeers = %+v, %v\nwant %+v", got, err, want)
+	}
+
+	// Another agent may take neither the key nor the address.
+	stealKey := wgPeer("agent-c", 9)
+	stealKey.PublicKey = b.PublicKey
+	stealIP := wgPeer("agent-c", 9)
+	stealIP.TunnelIP = b.TunnelIP
+	for _, p := range []store.WireGuardPeer{stealKey, stealIP} {
+		if err := db.PutWireGuardPeer(ctx, p); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("PutWireGuardPeer taking agent-b's key or address = %v, want ErrConflict", err)
+		}
+	}
+	// The same agent replaces its own peer.
+	b2 := wgPeer("agent-b", 7)
+	if err := db.PutWireGuardPeer(ctx, b2); err != nil {
+		t.Fatalf("replace peer: %v", err)
+	}
+	if err := db.DeleteWireGuardPeer(ctx, "agent-a"); err != nil {
+		t.Fatalf("DeleteWireGuardPeer: %v", err)
+	}
+	if err := db.DeleteWireGuardPeer(ctx, "agent-a"); !errors.Is(err, store.ErrNotExist) {
+		t.Errorf("second DeleteWireGuardPeer = %v, want ErrNotExist", err)
+	}
+	b2.CreatedAt = us(t0)
+	got, err = db.ListWireGuardPeers(ctx)
+	if err != nil || !reflect.DeepEqual(got, []store.WireGuardPeer{b2}) {
+		t.Fatalf("after replace and delete: %+v, %v; want only %+v", got, err, b2)
+	}
+	// A freed address and key may be taken again.
+	c := wgPeer("agent-c", 3)
+	c.TunnelIP = a.TunnelIP
+	if err := db.PutWireGuardPeer(ctx, c); err != nil {
+		t.Errorf("taking a deleted peer's address: %v", err)
+	}
+}
+
+// testWireGuardPeersConcurrent has agents race for one tunnel address, as
+// relays sharing a database allocating at once would: exactly one wins.
+func testWireGuardPeersConcurrent(t *testing.T, db store.MetaDB) {
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			p := wgPeer(fmt.Sprintf("agent-%d", i), byte(10+i))
+			p.TunnelIP = netip.MustParseAddr("10.99.0.200")
+			errs[i] = db.PutWireGuardPeer(t.Context(), p)
+		})
+	}
+	wg.Wait()
+	won := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, store.ErrConflict):
+			t.Errorf("loser's error = %v, want ErrConflict", err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d agents got 10.99.0.200, want exactly 1", won)
 	}
 }
 
