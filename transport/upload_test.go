@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"testing"
 )
@@ -40,11 +41,19 @@ func TestUploadRoundTrip(t *testing.T) {
 }
 
 func TestFallbackToTCPWhenUDPIsNotServed(t *testing.T) {
-	env := newEnv(t, envOptions{disableQUIC: true})
 	// A UDP socket on the relay port that never answers: QUIC times out.
-	blackhole, err := listenPacketOn(env.server.Addr().String())
-	if err != nil {
-		t.Fatal(err)
+	// The relay's TCP port may be taken on UDP by another process: then
+	// try another relay.
+	var env *testEnv
+	var blackhole net.PacketConn
+	for attempt := 0; ; attempt++ {
+		env = newEnv(t, envOptions{disableQUIC: true})
+		var err error
+		if blackhole, err = listenPacketOn(env.server.Addr().String()); err == nil {
+			break
+		} else if attempt == 20 {
+			t.Fatal(err)
+		}
 	}
 	defer blackhole.Close()
 	cfg := env.clientConfig(ModeAuto)
