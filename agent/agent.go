@@ -158,7 +158,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		wg                sync.WaitGroup
 		intakeErr, scpErr error
 	)
+	p := NewPipeline(a.log, &a.cfg, q, a.proc, a.up)
 	in := NewIntake(a.log, q, a.watch)
+	in.SetPipeline(p)
 	wg.Go(func() {
 		if intakeErr = in.Run(ctx); intakeErr != nil {
 			cancel()
@@ -181,12 +183,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer stopMonitor()
 	if a.cfg.Relay.API != "" {
 		rv := newReviewer(a.log, q, a.id, a.certs, a.cfg.Relay.API, receivedDir(a.cfg.SpoolDir), a.cfg.stuckAfter())
+		rv.alarm = p.alarm
 		wg.Go(func() { rv.Run(ctx) })
 	}
 	rn := &renewer{log: a.log, dir: a.cfg.IdentityDir, key: a.id.Key, certs: a.certs, up: a.up,
 		before: a.cfg.Relay.RenewBefore, now: a.now}
 	wg.Go(func() { rn.Run(ctx) })
-	p := NewPipeline(a.log, &a.cfg, q, a.proc, a.up)
 	p.SetMetrics(metrics)
 	p.Run(ctx)
 	wg.Wait()

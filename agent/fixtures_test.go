@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"dicomgate/transport"
 )
 
 // copyProcessor is a real, trivial Processor: the "sealed" file is
@@ -71,6 +73,26 @@ type dirUploader struct {
 	mu       sync.Mutex
 	attempts map[int64]int
 	stored   map[string]int // file id -> successful uploads
+	full     bool           // refuse as a relay whose storage is full
+}
+
+// setFull makes every upload fail as refused by a relay whose storage is
+// full, or stops that.
+func (u *dirUploader) setFull(full bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.full = full
+}
+
+// totalAttempts sums the attempts of every item.
+func (u *dirUploader) totalAttempts() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	n := 0
+	for _, a := range u.attempts {
+		n += a
+	}
+	return n
 }
 
 func (u *dirUploader) Upload(ctx context.Context, it *Item, spool io.ReaderAt) ([]byte, error) {
@@ -80,7 +102,11 @@ func (u *dirUploader) Upload(ctx context.Context, it *Item, spool io.ReaderAt) (
 	}
 	u.attempts[it.ID]++
 	fail := u.failAll || u.attempts[it.ID] <= u.failFirst
+	full := u.full
 	u.mu.Unlock()
+	if full {
+		return nil, fmt.Errorf("agent: upload: %w (unavailable): %w", transport.ErrRelayUnavailable, transport.ErrRelayStorageFull)
+	}
 	if fail {
 		return nil, errors.New("relay unreachable")
 	}

@@ -18,7 +18,13 @@ type Intake struct {
 	log     zerolog.Logger
 	q       *Queue
 	watches []WatchConfig
+	alarm   *storageAlarm // nil: full disks not reported (see SetPipeline)
 }
+
+// SetPipeline makes the intake report a queue whose disk is full in p's
+// storage alarm (log, metric, status to the relay), as p's stages do.
+// Call it before [Intake.Run].
+func (in *Intake) SetPipeline(p *Pipeline) { in.alarm = p.alarm }
 
 // NewIntake returns an Intake feeding q from the folders in watches (with
 // defaults applied by [WatchConfig.SetDefaults]).
@@ -36,7 +42,7 @@ func NewIntake(log zerolog.Logger, q *Queue, watches []WatchConfig) *Intake {
 func (in *Intake) Run(ctx context.Context) error {
 	ws := make([]*watcher, 0, len(in.watches))
 	for i := range in.watches {
-		w, err := newWatcher(in.log.With().Int("watch", i).Logger(), in.q, in.watches[i])
+		w, err := newWatcher(in.log.With().Int("watch", i).Logger(), in.q, in.watches[i], in.alarm)
 		if err != nil {
 			for _, w := range ws {
 				w.close()

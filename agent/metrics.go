@@ -27,6 +27,7 @@ type Metrics struct {
 	bytesSent prometheus.Counter
 	upload    prometheus.Histogram
 	queue     *queueCollector
+	full      *prometheus.GaugeVec
 
 	// lastOK and lastFail are the UnixNano times of the latest upload
 	// attempt that reached the relay and of the latest one that did not.
@@ -52,11 +53,18 @@ func NewMetrics(q *Queue, stuckAfter time.Duration) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 16),
 		}),
 		queue: newQueueCollector(q, stuckAfter),
+		full: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "dicomgate_agent_storage_full",
+			Help: "1 while work waits because a disk is full: disk=\"agent\" (the agent's spool or queue) or disk=\"relay\" (the relay refuses uploads for lack of storage).",
+		}, []string{"disk"}),
 	}
 	for _, r := range []string{resultCommitted, resultQuarantined, resultRetried} {
 		m.files.WithLabelValues(r)
 	}
-	m.reg.MustRegister(m.files, m.bytesSent, m.upload, m.queue,
+	for _, d := range []string{diskAgent, diskRelay} {
+		m.full.WithLabelValues(d)
+	}
+	m.reg.MustRegister(m.files, m.bytesSent, m.upload, m.queue, m.full,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -86,6 +94,18 @@ func (m *Metrics) uploaded(size int64, d time.Duration, ok, reached bool) {
 		m.bytesSent.Add(float64(size))
 		m.upload.Observe(d.Seconds())
 	}
+}
+
+// storageFull sets the storage-full gauge of disk.
+func (m *Metrics) storageFull(disk string, full bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if full {
+		v = 1
+	}
+	m.full.WithLabelValues(disk).Set(v)
 }
 
 // file counts one file with result.

@@ -10,8 +10,12 @@ import (
 )
 
 // SetMetrics makes p count its uploads, commits, retries and quarantines
-// in m (nil: none). Call it before [Pipeline.Run].
-func (p *Pipeline) SetMetrics(m *Metrics) { p.metrics = m }
+// in m, and show full disks there (nil: none). Call it before
+// [Pipeline.Run].
+func (p *Pipeline) SetMetrics(m *Metrics) {
+	p.metrics = m
+	p.alarm.setMetrics(m)
+}
 
 // timedUpload is p.up.Upload, measured: duration and bytes of a receipted
 // upload, and whether the relay answered at all.

@@ -28,8 +28,25 @@ type Pipeline struct {
 	proc Processor
 	up   Uploader
 
+	processing, uploading *pipelineStage
+	alarm                 *storageAlarm // full disks (storagefull.go)
+
 	metrics *Metrics // nil: not measured (see SetMetrics)
 	bufs    bufPools
+}
+
+// Writers named in storage-full alarms besides the stages.
+const writerIntake = "intake"
+
+// pipelineStage is one of the pipeline's two stages.
+type pipelineStage struct {
+	// name is "process" or "upload": the writer named in storage-full
+	// alarms.
+	name string
+	// states are the states the stage claims, in order of preference.
+	states []State
+	// pause holds the stage back while the disk it writes to is full.
+	pause stagePause
 }
 
 // NewPipeline returns a pipeline over q. cfg is copied and completed with
@@ -40,7 +57,10 @@ func NewPipeline(log zerolog.Logger, cfg *Config, q *Queue, proc Processor, up U
 	c := *cfg
 	c.Watch = append([]WatchConfig(nil), cfg.Watch...)
 	c.SetDefaults()
-	return &Pipeline{log: log, cfg: c, q: q, proc: proc, up: up}
+	return &Pipeline{log: log, cfg: c, q: q, proc: proc, up: up,
+		processing: &pipelineStage{name: "process", states: []State{StateAnonymised, StateSeen}},
+		uploading:  &pipelineStage{name: "upload", states: []State{StateSent, StateSealed}},
+		alarm:      newStorageAlarm(log, c.Retry.Max)}
 }
 
 // Run processes and uploads items until ctx is cancelled, then waits for
@@ -55,8 +75,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	p.removeSpoolTemps(ctx)
 	var wg sync.WaitGroup
-	wg.Go(func() { p.stage(ctx, []State{StateAnonymised, StateSeen}, max(p.cfg.Workers, 1)) })
-	wg.Go(func() { p.stage(ctx, []State{StateSent, StateSealed}, max(p.cfg.UploadsInFlight, 1)) })
+	wg.Go(func() { p.stage(ctx, p.processing, max(p.cfg.Workers, 1)) })
+	wg.Go(func() { p.stage(ctx, p.uploading, max(p.cfg.UploadsInFlight, 1)) })
 	wg.Wait()
 	return nil
 }
@@ -91,11 +111,13 @@ func (p *Pipeline) Studies(ctx context.Context) ([]Study, error) {
 // item is due: a safety net only, every change is notified.
 const idleRecheck = 5 * time.Second
 
-// stage runs n workers over the items in states, in order of preference,
-// until ctx is cancelled. One feeder claims for all of them, as many items
-// as workers are idle, whenever the queue changes (Queue.Changed), a worker
-// is done or the earliest retry falls due; workers never poll the queue.
-func (p *Pipeline) stage(ctx context.Context, states []State, n int) {
+// stage runs n workers over the items in st's states, in order of
+// preference, until ctx is cancelled. One feeder claims for all of them,
+// as many items as workers are idle, whenever the queue changes
+// (Queue.Changed), a worker is done or the earliest retry falls due;
+// workers never poll the queue. While st is paused (a disk full) it
+// claims one item at a time, after the pause's back-off.
+func (p *Pipeline) stage(ctx context.Context, st *pipelineStage, n int) {
 	work := make(chan *Item, n)
 	done := make(chan struct{}, n)
 	var wg sync.WaitGroup
@@ -105,7 +127,7 @@ func (p *Pipeline) stage(ctx context.Context, states []State, n int) {
 				if ctx.Err() != nil {
 					p.release(context.WithoutCancel(ctx), it)
 				} else {
-					p.handle(ctx, it)
+					p.handle(ctx, st, it)
 				}
 				done <- struct{}{}
 			}
@@ -139,9 +161,22 @@ func (p *Pipeline) stage(ctx context.Context, states []State, n int) {
 			return
 		}
 		changed := p.q.Changed()
-		items, err := p.claim(ctx, states, idle)
+		limit, paused := st.pause.admit(time.Now(), idle, n)
+		var (
+			items []*Item
+			err   error
+		)
+		if limit > 0 {
+			items, err = p.claim(ctx, st.states, limit)
+		}
 		if err != nil && ctx.Err() == nil {
-			p.log.Error().Err(err).Msg("cannot claim queue items")
+			if disk := fullDisk(err); disk != "" {
+				// Claims write to the queue: its disk is full.
+				st.pause.failed(time.Now(), p.cfg.Retry)
+				p.alarm.failed(disk, st.name, err)
+			} else {
+				p.log.Error().Err(err).Msg("cannot claim queue items")
+			}
 		}
 		for _, it := range items {
 			work <- it // never blocks: at most idle items are claimed
@@ -151,9 +186,15 @@ func (p *Pipeline) stage(ctx context.Context, states []State, n int) {
 			continue
 		}
 		wait := idleRecheck
-		if err != nil {
+		if limit == 0 {
+			// Paused: until the back-off ends, or the item in progress is
+			// done.
+			if paused > 0 {
+				wait = paused
+			}
+		} else if err != nil {
 			wait = min(max(p.cfg.Retry.Min, 5*time.Millisecond), time.Second)
-		} else if next, ok, err := p.q.NextDue(ctx, states...); err != nil {
+		} else if next, ok, err := p.q.NextDue(ctx, st.states...); err != nil {
 			wait = min(max(p.cfg.Retry.Min, 5*time.Millisecond), time.Second)
 		} else if ok {
 			wait = min(max(time.Until(next), time.Millisecond), idleRecheck)
@@ -187,11 +228,13 @@ func (p *Pipeline) claim(ctx context.Context, states []State, limit int) ([]*Ite
 	return out, nil
 }
 
-// handle runs the step of a claimed item. Queue updates use a context that
-// is not cancelled with ctx, so a step that completed is always recorded.
-func (p *Pipeline) handle(ctx context.Context, it *Item) {
+// handle runs the step of a claimed item of st. Queue updates use a
+// context that is not cancelled with ctx, so a step that completed is
+// always recorded.
+func (p *Pipeline) handle(ctx context.Context, st *pipelineStage, it *Item) {
 	var err error
-	switch it.State {
+	state := it.State
+	switch state {
 	case StateSeen, StateAnonymised:
 		err = p.process(ctx, it)
 	case StateSealed:
@@ -202,13 +245,22 @@ func (p *Pipeline) handle(ctx context.Context, it *Item) {
 		err = fmt.Errorf("agent: pipeline: claimed item in state %s", it.State)
 	}
 	if err != nil {
-		p.fail(ctx, it, err)
+		p.fail(ctx, st, it, err)
+		return
+	}
+	// The stage's writes went through: its disks have room.
+	st.pause.succeeded()
+	p.alarm.succeeded(diskAgent, st.name)
+	if state == StateSealed {
+		p.alarm.succeeded(diskRelay, st.name)
 	}
 }
 
 // fail quarantines it on a permanent error, releases it if ctx was
-// cancelled, and schedules a retry otherwise.
-func (p *Pipeline) fail(ctx context.Context, it *Item, err error) {
+// cancelled, and schedules a retry otherwise. A full disk (the agent's, or
+// the relay's by its refusal) is never permanent: the item is retried and
+// st paused, and the alarm reports the episode once.
+func (p *Pipeline) fail(ctx context.Context, st *pipelineStage, it *Item, err error) {
 	dbctx := context.WithoutCancel(ctx)
 	p.countFailure(ctx, err)
 	var perm *PermanentError
@@ -216,16 +268,22 @@ func (p *Pipeline) fail(ctx context.Context, it *Item, err error) {
 	case errors.As(err, &perm):
 		if qerr := p.quarantine(dbctx, it, err); qerr != nil {
 			p.log.Error().Err(qerr).Object("item", it).Msg("cannot quarantine item")
-			p.release(dbctx, it)
+			p.releaseRetrying(ctx, it)
 		}
 	case ctx.Err() != nil:
 		p.release(dbctx, it)
 	default:
+		ev := p.log.Warn()
+		if disk := fullDisk(err); disk != "" {
+			st.pause.failed(time.Now(), p.cfg.Retry)
+			p.alarm.failed(disk, st.name, err)
+			ev = p.log.Debug() // the alarm warned, once per episode
+		}
 		d := backoff(p.cfg.Retry.Min, p.cfg.Retry.Max, it.Attempts+1)
-		p.log.Warn().Err(err).Object("item", it).Dur("retry_in", d).Msg("step failed; will retry")
+		ev.Err(err).Object("item", it).Dur("retry_in", d).Msg("step failed; will retry")
 		if rerr := p.q.Retry(dbctx, it.ID, time.Now().Add(d), err.Error()); rerr != nil {
 			p.log.Error().Err(rerr).Object("item", it).Msg("cannot schedule retry")
-			p.release(dbctx, it)
+			p.releaseRetrying(ctx, it)
 		}
 	}
 }
@@ -233,6 +291,29 @@ func (p *Pipeline) fail(ctx context.Context, it *Item, err error) {
 func (p *Pipeline) release(ctx context.Context, it *Item) {
 	if err := p.q.Release(ctx, it.ID); err != nil {
 		p.log.Error().Err(err).Object("item", it).Msg("cannot release item")
+	}
+}
+
+// releaseRetrying releases it, trying again with back-off while the queue
+// cannot be written (its disk full, its database locked), until it
+// succeeds or ctx ends: a lease left behind would keep the item from
+// every claim until the agent restarts. After ctx ends the next
+// [OpenQueue] releases it.
+func (p *Pipeline) releaseRetrying(ctx context.Context, it *Item) {
+	dbctx := context.WithoutCancel(ctx)
+	for attempt := 1; ; attempt++ {
+		err := p.q.Release(dbctx, it.ID)
+		if err == nil || errors.Is(err, ErrNotFound) || errors.Is(err, ErrStateConflict) {
+			return
+		}
+		if attempt == 1 {
+			p.log.Error().Err(err).Object("item", it).Msg("cannot release item; retrying")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff(max(p.cfg.Retry.Min, 10*time.Millisecond), p.cfg.Retry.Max, attempt)):
+		}
 	}
 }
 

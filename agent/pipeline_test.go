@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 func TestPipelineEndToEnd200Files(t *testing.T) {
@@ -242,5 +244,66 @@ func TestPipelineReprocessesLostSpoolFile(t *testing.T) {
 	stop()
 	if it, _ := q.Get(t.Context(), 1); it.State != StateCommitted || proc.count(1) != 2 {
 		t.Errorf("state %s, processed %d times; want committed after processing again", it.State, proc.count(1))
+	}
+}
+
+// TestPipelineWaitsOutRelayStorageFull: while the relay refuses every
+// upload for lack of storage, nothing is quarantined or committed, the
+// pause is reported once (warning, gauge), and once the relay has space
+// every file is committed exactly once and the gauge drops.
+func TestPipelineWaitsOutRelayStorageFull(t *testing.T) {
+	const n = 30
+	cfg := testConfig(t)
+	q := openTestQueue(t, cfg.QueueDB)
+	defer q.Close()
+	src := t.TempDir()
+	for i := range n {
+		writeFile(t, filepath.Join(src, fmt.Sprintf("f%02d.dcm", i)), fmt.Sprintf("study=2.25.1\nslice %d\n", i))
+	}
+	_, err := NewIntake(testLogger(t), q, nil).Enqueue(t.Context(), src)
+	must(t, err)
+	var log syncLog
+	upl := &dirUploader{dir: t.TempDir()}
+	upl.setFull(true)
+	p := NewPipeline(zerolog.New(&log), cfg, q, &copyProcessor{}, upl)
+	m := NewMetrics(q, time.Hour)
+	p.SetMetrics(m)
+	gauge := func() float64 {
+		mfs, err := m.Registry().Gather()
+		must(t, err)
+		for _, mf := range mfs {
+			for _, s := range mf.GetMetric() {
+				if mf.GetName() == "dicomgate_agent_storage_full" && s.GetLabel()[0].GetValue() == diskRelay {
+					return s.GetGauge().GetValue()
+				}
+			}
+		}
+		return -1
+	}
+	stop := startPipeline(t, p)
+	defer func() {
+		if stop != nil {
+			stop()
+		}
+	}()
+	eventually(t, "the relay's full storage reported", func() bool { return gauge() == 1 && upl.totalAttempts() >= 10 })
+	if c := counts(t, q); c[StateQuarantined] != 0 || c[StateCommitted] != 0 {
+		t.Fatalf("while the relay is full: %v", c)
+	}
+	upl.setFull(false)
+	drain(t, p)
+	eventually(t, "the gauge back to 0", func() bool { return gauge() == 0 })
+	stop()
+	stop = nil
+	if c := counts(t, q); c[StateCommitted] != n || c[StateQuarantined] != 0 {
+		t.Fatalf("after the relay has space: %v", c)
+	}
+	for id, k := range upl.storedCounts() {
+		if k != 1 {
+			t.Errorf("%s stored %d times", id, k)
+		}
+	}
+	if k := log.count("relay storage full: uploads paused until the relay has space"); k != 1 {
+		t.Errorf("pause reported %d times, want once", k)
 	}
 }

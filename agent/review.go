@@ -33,6 +33,9 @@ type reviewer struct {
 	received string // the SCP's received folder: its copies are deleted on discard
 	// stuckAfter is the threshold of the queue status sent to the relay.
 	stuckAfter time.Duration
+	// alarm says whether the agent's disk is full; a change is reported
+	// at once (nil: never full).
+	alarm *storageAlarm
 }
 
 // newReviewer returns a reviewer calling base with the agent's current
@@ -45,16 +48,20 @@ func newReviewer(log zerolog.Logger, q *Queue, id *Identity, certs *certHolder, 
 		base: strings.TrimSuffix(base, "/"), received: received, stuckAfter: stuckAfter}
 }
 
-// Run does a round at once and every reviewEvery until ctx ends.
+// Run does a round at once, every reviewEvery, and sends the queue status
+// at once when the agent's disk fills up or has room again, until ctx
+// ends.
 func (r *reviewer) Run(ctx context.Context) {
 	t := time.NewTicker(reviewEvery)
 	defer t.Stop()
 	for {
+		full := r.alarm.changes()
 		r.round(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-full:
 		}
 	}
 }
@@ -111,7 +118,7 @@ func (r *reviewer) agentStatus(ctx context.Context) (transport.AgentStatus, erro
 		counts[string(s)] = n
 	}
 	return transport.AgentStatus{Counts: counts, OldestWaitingSeconds: st.OldestWaitingSeconds,
-		Stuck: st.Stuck, At: time.Now().UTC()}, nil
+		Stuck: st.Stuck, StorageFull: r.alarm.full(diskAgent), At: time.Now().UTC()}, nil
 }
 
 // sendStatus posts the queue's status to the relay.

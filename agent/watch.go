@@ -21,10 +21,15 @@ type watcher struct {
 	q   *Queue
 	cfg WatchConfig
 	fsw *fsnotify.Watcher
+	// alarm is told when the queue's disk is full (nil: not told).
+	alarm *storageAlarm
 
 	// Owned by the run goroutine.
 	cands  map[string]*candidate
 	queued map[string]fileIdent // identities queued (or found queued) already
+	// failing is set while queueing fails: logged once, not per file and
+	// tick.
+	failing bool
 }
 
 // fileIdent is a file's identity besides its path.
@@ -39,7 +44,7 @@ type candidate struct {
 	since time.Time // when ident was first observed unchanged
 }
 
-func newWatcher(log zerolog.Logger, q *Queue, cfg WatchConfig) (*watcher, error) {
+func newWatcher(log zerolog.Logger, q *Queue, cfg WatchConfig, alarm *storageAlarm) (*watcher, error) {
 	fi, err := os.Stat(cfg.Path)
 	if err != nil {
 		return nil, pathless(err)
@@ -51,7 +56,7 @@ func newWatcher(log zerolog.Logger, q *Queue, cfg WatchConfig) (*watcher, error)
 	if err != nil {
 		return nil, err
 	}
-	w := &watcher{log: log, q: q, cfg: cfg, fsw: fsw,
+	w := &watcher{log: log, q: q, cfg: cfg, fsw: fsw, alarm: alarm,
 		cands: make(map[string]*candidate), queued: make(map[string]fileIdent)}
 	if err := w.addDir(cfg.Path); err != nil {
 		fsw.Close()
@@ -200,7 +205,10 @@ func (w *watcher) scan(dir string) {
 	}
 }
 
-// check queues every candidate that has been stable for StableFor.
+// check queues every candidate that has been stable for StableFor. When
+// the queue refuses one (its disk full, its database locked) the pass
+// stops: the others wait for the next tick rather than each failing in
+// turn, and the failure is logged once until queueing works again.
 func (w *watcher) check(ctx context.Context) {
 	now := time.Now()
 	for p, c := range w.cands {
@@ -219,11 +227,23 @@ func (w *watcher) check(ctx context.Context) {
 		}
 		qid, added, err := w.q.Add(ctx, Source{Path: p, Size: id.size, ModTime: id.mtime, Root: w.cfg.Path})
 		if err != nil {
-			if ctx.Err() == nil {
-				w.log.Error().Err(err).Msg("cannot queue a file; will retry")
+			if ctx.Err() != nil {
+				return
 			}
-			continue
+			if disk := fullDisk(err); disk != "" {
+				w.alarm.failed(disk, writerIntake, err)
+			}
+			if !w.failing {
+				w.failing = true
+				w.log.Error().Err(err).Msg("cannot queue files; will retry")
+			}
+			return
 		}
+		if w.failing {
+			w.failing = false
+			w.log.Info().Msg("queueing files again")
+		}
+		w.alarm.succeeded(diskAgent, writerIntake)
 		delete(w.cands, p)
 		w.queued[p] = id
 		if added {

@@ -109,7 +109,7 @@ func TestWatchRescanFindsMissedFiles(t *testing.T) {
 	defer q.Close()
 	in := filepath.Join(dir, "in")
 	os.Mkdir(in, 0o700)
-	w, err := newWatcher(testLogger(t), q, WatchConfig{Path: in, StableFor: time.Millisecond, RescanEvery: time.Hour})
+	w, err := newWatcher(testLogger(t), q, WatchConfig{Path: in, StableFor: time.Millisecond, RescanEvery: time.Hour}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

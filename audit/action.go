@@ -45,6 +45,9 @@ const (
 	ActionAgentHandshakeRefused Action = "agent.handshake_refused" // an agent certificate was refused at the handshake (rate-limited); Reason says why
 	ActionAgentClockSkew        Action = "agent.clock_skew"        // an agent's clock is off the relay's beyond the threshold (once per episode)
 	ActionAgentCertRenewed      Action = "agent.cert_renewed"      // an agent renewed its certificate
+
+	ActionStorageFull      Action = "storage.full"       // the relay refused uploads because its storage was full (once per episode)
+	ActionAgentStorageFull Action = "agent.storage_full" // an agent reported its own disk full (recorded when it becomes full)
 )
 
 // Actions returns the whole vocabulary, in declaration order. The slice is
@@ -62,6 +65,7 @@ func Actions() []Action {
 		ActionQuarantineReport, ActionQuarantineRequeue, ActionQuarantineDiscard,
 		ActionAgentStuck,
 		ActionAgentHandshakeRefused, ActionAgentClockSkew, ActionAgentCertRenewed,
+		ActionStorageFull, ActionAgentStorageFull,
 	}
 }
 

@@ -35,26 +35,44 @@ type agentHealthMap struct {
 	m map[string]agentHealth // agent ID -> latest status
 }
 
-// put stores h and tells whether the agent just became stuck (it was not
-// stuck, or unknown, before). It returns the stuck agents per project.
-func (hm *agentHealthMap) put(h agentHealth) (becameStuck bool, stuck map[string]int) {
+// healthUpdate is what one status report changed.
+type healthUpdate struct {
+	// becameStuck and becameFull say the agent just became stuck, or
+	// just reported its disk full (it was not, or was unknown, before).
+	becameStuck, becameFull bool
+	// stuck and full count, per project, the agents whose latest status
+	// is stuck or reports a full disk.
+	stuck, full map[string]int
+}
+
+// put stores h and tells what it changed.
+func (hm *agentHealthMap) put(h agentHealth) healthUpdate {
 	hm.mu.Lock()
 	defer hm.mu.Unlock()
 	if hm.m == nil {
 		hm.m = map[string]agentHealth{}
 	}
 	prev, ok := hm.m[h.Agent]
-	becameStuck = h.Status.Stuck && (!ok || !prev.Status.Stuck)
-	hm.m[h.Agent] = h
-	stuck = map[string]int{}
-	for _, a := range hm.m {
-		n := stuck[a.Project]
-		if a.Status.Stuck {
-			n++
-		}
-		stuck[a.Project] = n
+	u := healthUpdate{
+		becameStuck: h.Status.Stuck && (!ok || !prev.Status.Stuck),
+		becameFull:  h.Status.StorageFull && (!ok || !prev.Status.StorageFull),
+		stuck:       map[string]int{},
+		full:        map[string]int{},
 	}
-	return becameStuck, stuck
+	hm.m[h.Agent] = h
+	for _, a := range hm.m {
+		u.stuck[a.Project] += b2i(a.Status.Stuck)
+		u.full[a.Project] += b2i(a.Status.StorageFull)
+	}
+	return u
+}
+
+// b2i is 1 for true, 0 for false.
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // list returns the statuses of the agents of projects, by project and
@@ -75,8 +93,9 @@ func (hm *agentHealthMap) list(projects []string) []agentHealth {
 }
 
 // handleAgentStatus stores the calling agent's queue status, audits
-// agent.stuck when its queue becomes stuck and updates
-// dicomgate_relay_agents_stuck.
+// agent.stuck when its queue becomes stuck and agent.storage_full when it
+// reports its disk full, and updates dicomgate_relay_agents_stuck and
+// dicomgate_relay_agents_storage_full.
 func (s *Server) handleAgentStatus(w http.ResponseWriter, r *http.Request) {
 	a, ok := s.requestAgent(w, r)
 	if !ok {
@@ -91,9 +110,15 @@ func (s *Server) handleAgentStatus(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad_request", "bad status")
 		return
 	}
-	became, stuck := s.health.put(agentHealth{Project: a.Project, Site: a.Site, Agent: a.ID, Status: st, Received: s.now()})
-	s.mon.setStuck(stuck)
-	if became {
+	u := s.health.put(agentHealth{Project: a.Project, Site: a.Site, Agent: a.ID, Status: st, Received: s.now()})
+	s.mon.setStuck(u.stuck)
+	s.mon.setAgentsFull(u.full)
+	if u.becameFull {
+		s.log.Warn().Str("agent_id", a.ID).Str("project", a.Project).Msg("agent reports its disk full")
+		s.record(r.Context(), audit.Event{Actor: a.ID, Action: audit.ActionAgentStorageFull, Project: a.Project,
+			Object: a.ID, IP: r.RemoteAddr, Details: map[string]any{"site": a.Site}})
+	}
+	if u.becameStuck {
 		s.record(r.Context(), audit.Event{Actor: a.ID, Action: audit.ActionAgentStuck, Project: a.Project,
 			Object: a.ID, IP: r.RemoteAddr, Details: map[string]any{"site": a.Site,
 				"oldest_waiting_seconds": math.Round(st.OldestWaitingSeconds)}})
@@ -118,9 +143,10 @@ func (a AgentAlert) OldestWaiting() time.Duration {
 	return time.Duration(a.OldestWaitingSeconds * float64(time.Second)).Round(time.Second)
 }
 
-// agentAlerts returns the agents of projects whose queue is stuck and
-// those not heard from within agentSilentAfter of now.
-func (s *Server) agentAlerts(projects []string, now time.Time) (stuck, silent []AgentAlert) {
+// agentAlerts returns the agents of projects whose queue is stuck, those
+// not heard from within agentSilentAfter of now and those whose disk is
+// full.
+func (s *Server) agentAlerts(projects []string, now time.Time) (stuck, silent, full []AgentAlert) {
 	for _, h := range s.health.list(projects) {
 		al := AgentAlert{Project: h.Project, Site: h.Site, Agent: h.Agent,
 			OldestWaitingSeconds: h.Status.OldestWaitingSeconds, LastReport: h.Received}
@@ -130,6 +156,9 @@ func (s *Server) agentAlerts(projects []string, now time.Time) (stuck, silent []
 		if now.Sub(h.Received) > agentSilentAfter {
 			silent = append(silent, al)
 		}
+		if h.Status.StorageFull {
+			full = append(full, al)
+		}
 	}
-	return stuck, silent
+	return stuck, silent, full
 }

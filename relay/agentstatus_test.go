@@ -80,3 +80,61 @@ func TestAgentStatusStuck(t *testing.T) {
 		t.Fatalf("dashboard after recovery: %s", page)
 	}
 }
+
+// TestAgentStatusStorageFull: an agent reports its disk full twice, then
+// clear, then full again: agent.storage_full is audited once per episode
+// (twice), the gauge follows and the dashboard lists the agent while its
+// disk is full.
+func TestAgentStatusStorageFull(t *testing.T) {
+	e := startAccountRelay(t, testAccounts())
+	a := e.enrol(t, testProject, testSite, transport.ModeTCP)
+	hc := agentHTTP(a)
+	post := func(full bool) {
+		body, _ := json.Marshal(transport.AgentStatus{Counts: map[string]int{"seen": 3}, StorageFull: full, At: time.Now()})
+		req, _ := http.NewRequest("POST", e.apiURL+transport.AgentStatusPath, bytes.NewReader(body))
+		if code, b := do(t, hc, req); code/100 != 2 {
+			t.Fatalf("status: %d %s", code, b)
+		}
+	}
+	gauge := func() float64 {
+		code, body := e.apiGet(t, "/metrics", "")
+		if code != http.StatusOK {
+			t.Fatalf("/metrics = %d", code)
+		}
+		return metricSamples(t, string(body))[`dicomgate_relay_agents_storage_full{project="`+testProject+`"}`]
+	}
+	admin := e.ready(t, "padmin", grant(testProject, RoleAdmin))
+	dashboard := func() string {
+		st, page := e.call(t, "GET", "/ui/", admin, nil)
+		if st != http.StatusOK {
+			t.Fatalf("dashboard: %d", st)
+		}
+		return string(page)
+	}
+
+	post(true)
+	post(true)
+	if g := gauge(); g != 1 {
+		t.Fatalf("dicomgate_relay_agents_storage_full = %v, want 1", g)
+	}
+	if n := e.auditCount(t, audit.Filter{Action: audit.ActionAgentStorageFull}); n != 1 {
+		t.Fatalf("%d agent.storage_full events after one episode, want 1", n)
+	}
+	if ev := e.lastAudit(t, audit.Filter{Action: audit.ActionAgentStorageFull}); ev.Actor != a.id || ev.Object != a.id || ev.Project != testProject {
+		t.Fatalf("agent.storage_full event %+v", ev.Event)
+	}
+	if page := dashboard(); !strings.Contains(page, "full disk") || !strings.Contains(page, testSite) {
+		t.Fatalf("dashboard while the agent's disk is full: %s", page)
+	}
+	post(false)
+	if g := gauge(); g != 0 {
+		t.Fatalf("dicomgate_relay_agents_storage_full after recovery = %v, want 0", g)
+	}
+	if page := dashboard(); strings.Contains(page, "full disk") {
+		t.Fatalf("dashboard after recovery: %s", page)
+	}
+	post(true)
+	if n := e.auditCount(t, audit.Filter{Action: audit.ActionAgentStorageFull}); n != 2 {
+		t.Fatalf("%d agent.storage_full events after two episodes, want 2", n)
+	}
+}

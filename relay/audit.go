@@ -133,9 +133,15 @@ func loadSigningKey(dataDir string) (ed25519.PrivateKey, error) {
 // record appends an event to the audit trail. A failure is logged; it
 // never carries the event's content.
 func (s *Server) record(ctx context.Context, ev audit.Event) {
+	s.recordErr(ctx, ev)
+}
+
+// recordErr is record, also returning the failure (ErrNotRunning when the
+// relay is not open).
+func (s *Server) recordErr(ctx context.Context, ev audit.Event) error {
 	res, err := s.resources()
 	if err != nil || res.audit == nil {
-		return
+		return ErrNotRunning
 	}
 	// Fields an agent or a browser chose (file IDs, paths, login names) may
 	// hold control characters or invalid UTF-8, which the trail refuses:
@@ -144,7 +150,9 @@ func (s *Server) record(ctx context.Context, ev audit.Event) {
 		auditSafe(ev.Reason), auditSafe(ev.Project), auditSafe(ev.Study)
 	if _, err := res.audit.Append(context.WithoutCancel(ctx), ev); err != nil {
 		s.log.Error().Err(err).Str("action", string(ev.Action)).Msg("audit append failed")
+		return err
 	}
+	return nil
 }
 
 // auditSafe replaces control characters and invalid UTF-8 with U+FFFD.

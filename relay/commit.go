@@ -72,6 +72,7 @@ func (s *Server) commit(ctx context.Context, c *checkedOffer, f *os.File) (*tran
 		s.record(ctx, audit.Event{Actor: c.agent.ID, Action: audit.ActionFileCommitted, Project: m.Project,
 			Study: m.StudyInstanceUID, Object: c.offer.ID, Details: manifestDetails(m)})
 		s.afterCommit(ctx, c, time.Since(start))
+		s.storageAvailable(ctx)
 		return rcpt, nil
 	case err == nil && existing.FileID == c.offer.ID:
 		// Committed concurrently by another stream or relay.

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"dicomgate/store"
 )
 
 // fhirWriter rewrites studies' ImagingStudy objects after commits. Writes
@@ -56,11 +58,17 @@ func (w *fhirWriter) schedule(ctx context.Context, s *Server, project, study str
 			case <-w.flush:
 				t.Stop()
 			}
-			if err := s.writeImagingStudy(ctx, project, study); err != nil {
+			err := s.writeImagingStudy(ctx, project, study)
+			if err != nil {
 				s.mon.fhirFails.Inc()
 				s.log.Warn().Err(err).Str("project", project).Msg("cannot write imagingstudy.json")
 			}
 			w.mu.Lock()
+			if store.IsFull(err) && !w.flushing() {
+				// No commit may follow to rewrite it: try again, after the
+				// debounce, until the store has room (or shutdown).
+				w.state[k] = true
+			}
 			if !w.state[k] {
 				delete(w.state, k)
 				w.mu.Unlock()
@@ -70,6 +78,16 @@ func (w *fhirWriter) schedule(ctx context.Context, s *Server, project, study str
 			w.mu.Unlock()
 		}
 	})
+}
+
+// flushing reports whether wait was called (shutdown).
+func (w *fhirWriter) flushing() bool {
+	select {
+	case <-w.flush:
+		return true
+	default:
+		return false
+	}
 }
 
 // wait flushes pending writes and returns once none is left.

@@ -35,6 +35,10 @@ type monitor struct {
 	skewed    *prometheus.GaugeVec
 	renewed   prometheus.Counter
 
+	storageFull  prometheus.Gauge   // set by fullStorage (storagefull.go)
+	fullRefusals prometheus.Counter // uploads refused for it
+	agentsFull   *prometheus.GaugeVec
+
 	fhir *fhirWriter
 
 	mu sync.Mutex
@@ -76,6 +80,18 @@ func newMonitor(projects []ProjectConfig) *monitor {
 			Name: "dicomgate_relay_agents_stuck",
 			Help: "Agents whose latest status to this relay reports a stuck queue, by project.",
 		}, []string{"project"}),
+		storageFull: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "dicomgate_relay_storage_full",
+			Help: "1 while the relay refuses uploads because its staging folder, object store or database is full (until the next file is committed).",
+		}),
+		fullRefusals: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dicomgate_relay_storage_full_refusals_total",
+			Help: "Uploads refused (for a retry) because the relay's storage was full.",
+		}),
+		agentsFull: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "dicomgate_relay_agents_storage_full",
+			Help: "Agents whose latest status to this relay reports their own disk full, by project.",
+		}, []string{"project"}),
 		fhir: newFHIRWriter(),
 		seen: map[string]time.Time{},
 	}
@@ -84,12 +100,14 @@ func newMonitor(projects []ProjectConfig) *monitor {
 		m.committed.WithLabelValues(p.ID)
 		m.stuck.WithLabelValues(p.ID)
 		m.skewed.WithLabelValues(p.ID)
+		m.agentsFull.WithLabelValues(p.ID)
 	}
 	connected := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "dicomgate_relay_connected_agents",
 		Help: "Agents that offered a file to this relay in the last 5 minutes.",
 	}, func() float64 { return float64(m.connectedAgents(time.Now())) })
 	m.reg.MustRegister(m.committed, m.rejected, m.bytes, m.commit, m.inFlight, m.fhirFails, m.stuck, connected,
+		m.storageFull, m.fullRefusals, m.agentsFull,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -122,6 +140,14 @@ func (m *monitor) connectedAgents(now time.Time) int {
 func (m *monitor) setStuck(byProject map[string]int) {
 	for p, n := range byProject {
 		m.stuck.WithLabelValues(p).Set(float64(n))
+	}
+}
+
+// setAgentsFull sets dicomgate_relay_agents_storage_full from the agents
+// reporting a full disk per project.
+func (m *monitor) setAgentsFull(byProject map[string]int) {
+	for p, n := range byProject {
+		m.agentsFull.WithLabelValues(p).Set(float64(n))
 	}
 }
 

@@ -37,6 +37,9 @@ type Server struct {
 
 	stages stageLocks
 
+	// full tracks episodes of full storage (storagefull.go).
+	full fullStorage
+
 	// onStaged, when set (tests), is called after each chunk is staged
 	// with the file ID and the bytes staged so far.
 	onStaged func(fileID string, staged int64)
@@ -113,12 +116,14 @@ func New(cfg Config, logger zerolog.Logger, opts ...Option) (*Server, error) {
 	if errs := cfg.Accounts.validate(); len(errs) > 0 {
 		return nil, &ConfigError{Problems: errs}
 	}
+	mon := newMonitor(cfg.Projects)
 	s := &Server{
 		cfg:    cfg,
 		log:    logger,
 		stages: stageLocks{m: map[string]*stageLock{}},
+		full:   fullStorage{gauge: mon.storageFull},
 		ready:  make(chan struct{}),
-		mon:    newMonitor(cfg.Projects),
+		mon:    mon,
 		now:    time.Now,
 	}
 	for _, o := range opts {

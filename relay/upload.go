@@ -138,6 +138,9 @@ func (h handler) Write(ctx context.Context, peer transport.Peer, offer *transpor
 		return rcpt, err
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if store.IsFull(err) {
+		return nil, s.refuseFull(ctx, peer, offer, "staging", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("relay: staging file: %w", err)
 	}
@@ -163,12 +166,21 @@ func (h handler) Write(ctx context.Context, peer transport.Peer, offer *transpor
 		}
 	}
 	n, copyErr := s.stage(f, offer.ID, offset, r, hs)
-	if copyErr != nil {
+	if copyErr != nil && !store.IsFull(copyErr) {
 		// Kept for the agent to resume from: fsynced, so a relay restart
 		// does not make it start over.
-		if err := f.Sync(); err != nil {
-			return nil, fmt.Errorf("relay: staging file sync: %w", err)
-		}
+		copyErr = errors.Join(copyErr, f.Sync())
+	}
+	if store.IsFull(copyErr) {
+		// Part of the file is staged, the rest does not fit. Keeping it for
+		// a resume would hold space that every other upload needs too (all
+		// of them stalled at their own partial file, none completing): it
+		// goes, and the agent's retry sends the file again.
+		f.Close()
+		os.Remove(path)
+		return nil, s.refuseFull(ctx, peer, offer, "staging", copyErr)
+	}
+	if copyErr != nil {
 		return nil, fmt.Errorf("relay: staging: %w", copyErr)
 	}
 	// A complete file is not fsynced: it is committed from the page cache
@@ -196,6 +208,12 @@ func (h handler) Write(ctx context.Context, peer transport.Peer, offer *transpor
 		if rerr := os.Remove(path); rerr != nil {
 			s.log.Warn().Err(rerr).Msg("remove staging file")
 		}
+	}
+	if store.IsFull(err) {
+		// Nothing was committed (an object written before a full database
+		// is replaced by the retry). The complete staging file stays: the
+		// retry only commits it.
+		return nil, s.refuseFull(ctx, peer, offer, "commit", err)
 	}
 	if err != nil {
 		s.logRefusal(peer, offer, err)

@@ -37,6 +37,12 @@ type Dashboard struct {
 	// minutes. Only agents reporting to this relay are known.
 	StuckAgents  []AgentAlert `json:"stuck_agents,omitempty"`
 	SilentAgents []AgentAlert `json:"silent_agents,omitempty"`
+	// FullAgents lists the agents whose latest status reports their own
+	// disk full (their processing waits for space).
+	FullAgents []AgentAlert `json:"full_agents,omitempty"`
+	// StorageFullSince is when this relay started refusing uploads
+	// because its own storage is full; zero when it is not.
+	StorageFullSince time.Time `json:"storage_full_since,omitzero"`
 }
 
 // ProjectSummary is one project on the dashboard.
@@ -107,7 +113,8 @@ func (s *Server) dashboard(ctx context.Context, p *Principal) (*Dashboard, error
 		d.Projects = append(d.Projects, ps)
 	}
 	now := s.now()
-	d.StuckAgents, d.SilentAgents = s.agentAlerts(visible, now)
+	d.StuckAgents, d.SilentAgents, d.FullAgents = s.agentAlerts(visible, now)
+	d.StorageFullSince = s.full.fullSince()
 	count := func(action audit.Action, since time.Time, f func(audit.Entry)) error {
 		for e, err := range res.audit.Query(ctx, audit.Filter{Action: action, Since: since}) {
 			if err != nil {

@@ -1,16 +1,86 @@
 #!/usr/bin/env bash
 # Runs the reliability suites with the given counts and rewrites
 # RELIABILITY.md from what they printed (never by hand).
-# Usage: scripts/reliability.sh        (env: KILLS=100 PATIENTS=40 FUZZTIME=60s)
+# Usage: scripts/reliability.sh        (env: KILLS=100 PATIENTS=40 FUZZTIME=60s
+#                                       DISKFULL_EPISODES=3 DISKFULL_PATIENTS=8)
+#        scripts/reliability.sh diskfull   (only the disk-full suites: rewrites
+#                                           that section of RELIABILITY.md)
 # `make chaos` runs it with the full counts; CI runs the same suites with
-# smaller counts through `make test`.
+# smaller counts through `make test`. The disk-full suites mount tmpfs
+# file systems: run as root (or with CAP_SYS_ADMIN).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 KILLS=${KILLS:-100}
 PATIENTS=${PATIENTS:-40}
 FUZZTIME=${FUZZTIME:-60s}
+DISKFULL_EPISODES=${DISKFULL_EPISODES:-3}
+DISKFULL_PATIENTS=${DISKFULL_PATIENTS:-8}
 LOG=$(mktemp -d /tmp/dicomgate-reliability.XXXXXX)
 start=$(date -u +%Y-%m-%dT%H:%MZ)
+status() { [ "$1" -eq 0 ] && echo pass || echo FAIL; }
+
+# Disk full: real full file systems (tmpfs + ballast), own run and log.
+run_diskfull() {
+  DICOMGATE_DISKFULL_EPISODES=$DISKFULL_EPISODES DICOMGATE_DISKFULL_PATIENTS=$DISKFULL_PATIENTS \
+    go test -count=1 -timeout 30m -v -run 'TestStorageRelayDiskFull|TestStorageAgentDiskFull|TestStorageRelayStagingTight' \
+    ./e2e > "$LOG/diskfull.txt" 2>&1
+}
+
+# diskfull_section prints the "Disk full" section from $LOG/diskfull.txt;
+# $1 is the run's exit status.
+diskfull_section() {
+  local f="$LOG/diskfull.txt"
+  sv() {
+    local v
+    v=$(grep -o "$1 summary: .*" "$f" | tail -1 | tr ' ' '\n' | grep "^$2=" | cut -d= -f2)
+    echo "${v:-—}"
+  }
+  res() { grep -q -- "--- PASS: $1 " "$f" && echo pass || echo FAIL; }
+  row() { echo "| $3 | $(sv "$1" files) | $(sv "$1" lost) | $(sv "$1" duplicated) | $(sv "$1" refusals) | $(sv "$1" retried) | $(res "$2") |"; }
+  cat <<SECTION
+## Disk full (e2e/diskfull_test.go) — $(status "$1")
+
+Real full file systems, no simulated errors: the folder named below is a
+small tmpfs that a ballast file fills mid-run, leaving 4 KiB (less than
+one file), while a new batch of files is dropped; after a hold the
+ballast goes. $DISKFULL_EPISODES episodes per suite (DISKFULL_EPISODES), $(sv storage-relay-full-staging files) files
+(DISKFULL_PATIENTS=$DISKFULL_PATIENTS). Besides the invariants above, each suite checks that
+nothing was quarantined, the sources stayed, no partial staging, object
+or spool file is left, the full disk was reported (log line, gauge; the
+agent's status to the relay) and audited once per episode,
+\`audit verify\` passes and the agent's queue passes SQLite's
+integrity check.
+
+| disk filled | files | lost | duplicated | relay refusals (retried) | agent retries | result |
+| --- | --- | --- | --- | --- | --- | --- |
+$(row storage-relay-full-staging TestStorageRelayDiskFull/staging "relay staging folder")
+$(row storage-relay-full-objects TestStorageRelayDiskFull/objects "relay object store (filesystem)")
+$(row storage-relay-full-datadir TestStorageRelayDiskFull/datadir "relay data folder: staging, objects, SQLite metadata and audit trail")
+$(row storage-agent-full-spool TestStorageAgentDiskFull/spool "agent spool (sealed files)")
+$(row storage-agent-full-agentdir TestStorageAgentDiskFull/agentdir "agent folder: spool, SQLite queue, identity")
+$(row storage-relay-staging-tight TestStorageRelayStagingTight "relay staging of 512 KiB, smaller than the 8 uploads in flight; no ballast")
+
+\`\`\`
+$(grep -o '\(storage-relay-full-[a-z]*\|storage-agent-full-[a-z]*\|storage-relay-staging-tight\) summary: .*' "$f")
+\`\`\`
+SECTION
+}
+
+if [ "${1:-}" = diskfull ]; then
+  # Only the disk-full suites: their section of RELIABILITY.md is
+  # replaced (up to the next "## " heading), stamped with this run.
+  run_diskfull
+  rc=$?
+  { diskfull_section $rc; echo; echo "(This section: \`scripts/reliability.sh diskfull\` on $start.)"; echo; } > "$LOG/section.md"
+  awk -v sec="$LOG/section.md" '
+    /^## Disk full/ { while ((getline l < sec) > 0) print l; skip = 1; done = 1; next }
+    skip && /^## / { skip = 0 }
+    !skip && !done && /^## Hostile input/ { while ((getline l < sec) > 0) print l; done = 1 }
+    !skip { print }
+  ' RELIABILITY.md > "$LOG/RELIABILITY.md" && cp "$LOG/RELIABILITY.md" RELIABILITY.md
+  echo "reliability: diskfull=$(status $rc); RELIABILITY.md section rewritten (log $LOG/diskfull.txt)"
+  exit $rc
+fi
 
 NET_CUTS=${NET_CUTS:-30}
 S3_OUTAGES=${S3_OUTAGES:-3}
@@ -20,6 +90,8 @@ DICOMGATE_KILLS=$KILLS DICOMGATE_KILL_PATIENTS=$PATIENTS DICOMGATE_NET_CUTS=$NET
   -run 'TestKillNine|TestTCPFallback|TestAuditTrailTamper|TestTwoRelaysPostgres|TestBackupRestore|TestNetworkFaults|TestStorageS3Restart|TestStorageDBLocked|TestRotatedSigningKey|TestClockSkew|TestCertRenewal|TestExpiredCertificateRefused' \
   ./e2e > "$LOG/e2e.txt" 2>&1
 e2e_rc=$?
+run_diskfull
+diskfull_rc=$?
 go test -count=1 -v -run 'TestTruncat|TestHostile|TestDeflatedHeaderBomb|TestRepeatedTag|TestPixelDataAsSequence|TestWriteError|TestStream' ./anonymize > "$LOG/hostile.txt" 2>&1
 hostile_rc=$?
 go test -count=1 -v -run 'TestSecuritySuite|TestRoleBoundaries|TestLockout|TestSignatureBoundToRecord|TestUploadNeedsApprovedPolicy|TestHandshakeRefusalsAudited|TestRefusalLimiter|TestRenewCertificate|TestAgentClockSkewAudited' ./relay > "$LOG/security.txt" 2>&1
@@ -29,16 +101,16 @@ fuzz_rc=$?
 
 summary=$(grep -o 'kill-9 summary: .*' "$LOG/e2e.txt" | tail -1 | sed 's/kill-9 summary: //')
 val() { printf '%s\n' "$summary" | tr ' ' '\n' | grep "^$1=" | cut -d= -f2; }
-status() { [ "$1" -eq 0 ] && echo pass || echo FAIL; }
 count() { grep -c -- "$2" "$1" || true; }
 
 cat > RELIABILITY.md <<MD
 # Reliability
 
 Generated by \`scripts/reliability.sh\` on $start (2 cores; KILLS=$KILLS,
-PATIENTS=$PATIENTS, FUZZTIME=$FUZZTIME). Do not edit by hand: run
+PATIENTS=$PATIENTS, FUZZTIME=$FUZZTIME, DISKFULL_EPISODES=$DISKFULL_EPISODES). Do not edit by hand: run
 \`make chaos\` to refresh it. CI runs the same suites with smaller counts
-inside \`make test\` (20 kills, 500 files) and the fuzz targets for 10 s each.
+inside \`make test\` (20 kills, 500 files; one disk-full episode of 100
+files per suite) and the fuzz targets for 10 s each.
 
 ## Process kills (e2e/kill_test.go TestKillNine) — $(status $e2e_rc)
 
@@ -96,6 +168,8 @@ $(grep -o '\(clock\|clock-skew-[^ ]*\|cert-renewal\|expired-cert\) summary: .*' 
 | renewal over the agent's own connection, old certificate still accepted, revoked agent or another key refused (relay TestRenewCertificate) | as stated | $(grep -q -- '--- PASS: TestRenewCertificate' "$LOG/security.txt" && echo pass || echo FAIL) |
 | refused handshakes audited at most once per certificate and reason per minute, 60 per minute in all, every one counted (relay TestHandshakeRefusalsAudited, TestRefusalLimiter) | as stated | $(grep -q -- '--- PASS: TestHandshakeRefusalsAudited' "$LOG/security.txt" && grep -q -- '--- PASS: TestRefusalLimiter' "$LOG/security.txt" && echo pass || echo FAIL) |
 
+$(diskfull_section $diskfull_rc)
+
 ## Hostile input — $(status $hostile_rc)
 
 $(count "$LOG/hostile.txt" '--- PASS') engine tests of malformed and hostile files passed
@@ -132,5 +206,5 @@ another key are refused at the handshake over QUIC and TCP, each audited as
 
 Logs of this run were kept under /tmp on the machine that ran it.
 MD
-echo "reliability: e2e=$(status $e2e_rc) hostile=$(status $hostile_rc) security=$(status $security_rc) fuzz=$(status $fuzz_rc); RELIABILITY.md written"
-[ $((e2e_rc + hostile_rc + security_rc + fuzz_rc)) -eq 0 ]
+echo "reliability: e2e=$(status $e2e_rc) diskfull=$(status $diskfull_rc) hostile=$(status $hostile_rc) security=$(status $security_rc) fuzz=$(status $fuzz_rc); RELIABILITY.md written"
+[ $((e2e_rc + diskfull_rc + hostile_rc + security_rc + fuzz_rc)) -eq 0 ]

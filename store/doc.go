@@ -54,7 +54,9 @@
 //   - A cancelled or expired context: the error wraps ctx.Err(), so
 //     errors.Is(err, context.Canceled) holds.
 //
-// Anything else is an I/O or database failure and may be retried.
+// Anything else is an I/O or database failure and may be retried. [IsFull]
+// picks out the one that is certain to pass once an operator acts: the
+// disk, database or bucket under the back end is full.
 // Messages name keys and IDs, which are pseudonymous by design, and
 // never contain object contents or credentials ([Secret] prints as
 // "**redacted**").

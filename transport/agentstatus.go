@@ -18,6 +18,9 @@ type AgentStatus struct {
 	// Stuck is true when OldestWaitingSeconds exceeds the agent's
 	// stuck_after threshold.
 	Stuck bool `json:"stuck"`
+	// StorageFull is true while the agent's own disk (spool or queue) is
+	// full: its processing waits for space, nothing is lost.
+	StorageFull bool `json:"storage_full,omitempty"`
 	// At is when the agent read its queue.
 	At time.Time `json:"at"`
 }

@@ -55,6 +55,24 @@ func (e *RejectedError) Error() string {
 // CodeInternal or CodeUnavailable: the relay could not take the file now.
 var ErrRelayUnavailable = errors.New("transport: relay temporarily unavailable")
 
+// StorageFullMessage is the message of the refusal a relay sends when its
+// storage (staging folder, object store or database) is full. It goes with
+// code CodeUnavailable, so that every agent, of any version, retries it;
+// this package's clients recognise the pair and return an error wrapping
+// both [ErrRelayUnavailable] and [ErrRelayStorageFull].
+const StorageFullMessage = "relay storage full, retry later"
+
+// ErrRelayStorageFull is wrapped by the error of an upload the relay
+// refused because its storage is full: nothing of it was committed, and
+// it succeeds once the relay has space again.
+var ErrRelayStorageFull = errors.New("transport: relay storage full")
+
+// RejectStorageFull returns the refusal a Handler sends when its storage
+// is full (see [StorageFullMessage]).
+func RejectStorageFull() *RejectedError {
+	return &RejectedError{Code: CodeUnavailable, Message: StorageFullMessage}
+}
+
 // Retryable reports whether an error from Upload, Dial or Enrol is worth
 // retrying after a back-off: everything except a *RejectedError.
 func Retryable(err error) bool {
@@ -67,6 +85,9 @@ func Retryable(err error) bool {
 
 // remoteError turns an Error frame into the client-side error.
 func remoteError(e *RejectedError) error {
+	if e.Code == CodeUnavailable && e.Message == StorageFullMessage {
+		return fmt.Errorf("%w (%s): %w", ErrRelayUnavailable, e.Code, ErrRelayStorageFull)
+	}
 	if e.Code == CodeInternal || e.Code == CodeUnavailable {
 		return fmt.Errorf("%w (%s)", ErrRelayUnavailable, e.Code)
 	}

@@ -41,6 +41,10 @@ type stagingHandler struct {
 	// agent and returns its grant.
 	wireGuard func(key WireGuardKey) (*WireGuardGrant, error)
 
+	// refuse, when set, is asked first by Write: a non-nil error is
+	// returned as the handler's answer, nothing staged.
+	refuse func(id string) error
+
 	writes chan writeRecord // one record per finished Write (buffered)
 
 	mu        sync.Mutex
@@ -129,6 +133,11 @@ func (h *stagingHandler) Write(ctx context.Context, peer Peer, offer *Offer, off
 	defer func() {
 		h.writes <- writeRecord{id: offer.ID, offset: offset, received: received, err: err}
 	}()
+	if h.refuse != nil {
+		if err := h.refuse(offer.ID); err != nil {
+			return nil, err
+		}
+	}
 	f, err := os.OpenFile(h.path(offer.ID), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -367,6 +368,41 @@ func TestLocalReadErrorAbortsUpload(t *testing.T) {
 				t.Fatalf("upload after local error: %v", err)
 			}
 			<-env.handler.writes
+		})
+	}
+}
+
+// TestStorageFullIsRetryable: a relay that refuses with
+// RejectStorageFull (its disk is full) is told apart from other
+// unavailability, retryable, and the connection stays usable.
+func TestStorageFullIsRetryable(t *testing.T) {
+	env := newEnv(t, envOptions{})
+	env.handler.refuse = func(id string) error {
+		switch {
+		case strings.HasPrefix(id, "full-"):
+			return RejectStorageFull()
+		case strings.HasPrefix(id, "busy-"):
+			return &RejectedError{Code: CodeUnavailable, Message: "busy"}
+		}
+		return nil
+	}
+	for _, mode := range modes {
+		t.Run(string(mode), func(t *testing.T) {
+			c := env.dial(t, mode)
+			data, offer := testFile("full-"+string(mode), 70_000)
+			_, err := c.Upload(context.Background(), offer, bytes.NewReader(data))
+			if !errors.Is(err, ErrRelayStorageFull) || !errors.Is(err, ErrRelayUnavailable) || !Retryable(err) {
+				t.Fatalf("err = %v, want a retryable storage-full error", err)
+			}
+			data, offer = testFile("busy-"+string(mode), 70_000)
+			_, err = c.Upload(context.Background(), offer, bytes.NewReader(data))
+			if !errors.Is(err, ErrRelayUnavailable) || errors.Is(err, ErrRelayStorageFull) {
+				t.Fatalf("err = %v, want unavailable but not storage full", err)
+			}
+			data, offer = testFile("good-"+string(mode), 70_000)
+			if _, err := c.Upload(context.Background(), offer, bytes.NewReader(data)); err != nil {
+				t.Fatalf("upload after the refusals: %v", err)
+			}
 		})
 	}
 }
