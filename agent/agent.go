@@ -158,14 +158,22 @@ func (a *Agent) Run(ctx context.Context) error {
 		wg                sync.WaitGroup
 		intakeErr, scpErr error
 	)
+	var scp *SCP
+	if a.cfg.DICOM.Listen != "" {
+		// Instances a crash left in the intake journal are back in the
+		// queue before the pipeline looks at it.
+		scp = NewSCP(a.log, q, a.cfg.DICOM, receivedDir(a.cfg.SpoolDir))
+		if err := scp.prepare(ctx); err != nil {
+			return err
+		}
+	}
 	in := NewIntake(a.log, q, a.watch)
 	wg.Go(func() {
 		if intakeErr = in.Run(ctx); intakeErr != nil {
 			cancel()
 		}
 	})
-	if a.cfg.DICOM.Listen != "" {
-		scp := NewSCP(a.log, q, a.cfg.DICOM, receivedDir(a.cfg.SpoolDir))
+	if scp != nil {
 		wg.Go(func() {
 			if scpErr = scp.Run(ctx); scpErr != nil {
 				cancel()
