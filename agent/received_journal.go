@@ -92,7 +92,7 @@ func (s *SCP) storeJournalled(ctx context.Context, req dimse.StoreRequest, name 
 	return nil
 }
 
-// createTemp creates the temporary dotfile of dir for the received file
+// createTemp creates in dir the temporary dotfile for the received file
 // name.
 func createTemp(dir, name string) (*os.File, error) {
 	f, err := os.OpenFile(filepath.Join(dir, "."+name+".tmp"), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)

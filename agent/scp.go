@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -46,6 +47,7 @@ type SCP struct {
 	journalSize int64         // of a new intake journal
 	reserveWait time.Duration // bound on the wait for journal space
 	pool        chunkPool
+	spares      chan spareFile // temporary files created ahead
 	j           *intakeJournal // open from prepare until Serve returns
 	ckErr       error          // a checkpoint's sticky failure; checkpoint goroutine only
 }
@@ -55,7 +57,8 @@ type SCP struct {
 // queues them in q. Nothing is opened until [SCP.Run] or [SCP.Serve].
 func NewSCP(log zerolog.Logger, q *Queue, cfg DICOMConfig, dir string) *SCP {
 	cfg.SetDefaults()
-	s := &SCP{log: log, q: q, cfg: cfg, dir: dir, journalSize: defaultJournalSize, reserveWait: defaultReserveWait}
+	s := &SCP{log: log, q: q, cfg: cfg, dir: dir, journalSize: defaultJournalSize, reserveWait: defaultReserveWait,
+		spares: make(chan spareFile, spareFiles)}
 	s.srv = &dimse.Server{AETitle: cfg.AETitle, Addr: cfg.Listen,
 		AllowedCallingAEs: append([]string(nil), cfg.AllowedCallingAEs...), Logger: log, Handler: s}
 	return s
@@ -84,14 +87,13 @@ func (s *SCP) Serve(ctx context.Context, ln net.Listener) error {
 		_ = ln.Close()
 		return err
 	}
-	stop, stopped := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(stopped)
-		s.checkpoints(stop)
-	}()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { s.checkpoints(stop) })
+	wg.Go(func() { s.makeSpares(stop) })
 	err := s.srv.ServeListener(ctx, ln)
 	close(stop)
-	<-stopped
+	wg.Wait()
 	jerr := s.j.close()
 	if errors.Is(err, dimse.ErrServerClosed) {
 		err = nil
@@ -120,6 +122,11 @@ func (s *SCP) prepare(ctx context.Context) error {
 		return err
 	}
 	s.j = j
+	if err := s.removeSpares(); err != nil {
+		s.j.close()
+		s.j = nil
+		return err
+	}
 	if err := s.replayJournal(ctx); err != nil {
 		s.j.close()
 		s.j = nil
@@ -146,13 +153,11 @@ func (s *SCP) Store(ctx context.Context, req dimse.StoreRequest, r io.Reader) er
 	if err != nil {
 		return fmt.Errorf("agent: dicom: %w", err)
 	}
-	// The file is created while the data set arrives: creating a file
-	// takes a while on a busy file system.
-	name := receivedName()
-	f, err := createTemp(s.dir, name)
+	sp, err := s.takeSpare()
 	if err != nil {
 		return err
 	}
+	name, f := sp.name, sp.f
 	c := &chunks{pool: &s.pool}
 	defer c.release()
 	c.Write(meta)
