@@ -19,6 +19,7 @@ type groupSync struct {
 	started uint64    // +checklocks:mu; flushes started
 	done    uint64    // +checklocks:mu; flushes finished
 	running bool      // +checklocks:mu
+	waiters int       // +checklocks:mu; callers waiting for another's flush
 	err     error     // +checklocks:mu; sticky
 }
 
@@ -36,7 +37,9 @@ func (g *groupSync) wait() error {
 	target := g.started + 1
 	for g.done < target && g.err == nil {
 		if g.running {
+			g.waiters++
 			g.cond.Wait()
+			g.waiters--
 			continue
 		}
 		g.running = true
