@@ -23,18 +23,15 @@ for round in $(seq "${COUNT:-3}"); do
 	(cd agent && "$bin/agent.test" -test.run '^$' -test.bench SCPIntake -test.benchtime 1x -test.count 1) |
 		grep '^BenchmarkSCPIntake' | sed "s/^/round $round: /"
 done | tee "$bin/out"
-# Median ratio per association count: files/s of the agent over storescp's
-# in the same round.
-awk '
-	{ for (i = 1; i <= NF; i++) if ($(i) == "files/s") fps = $(i-1)
-	  split($3, p, "[=/-]"); key = $2 " " p[2]; val[key, p[3]] = fps; ks[p[2]] = 1 }
-	END {
-		for (k in ks) {
-			n = 0
-			for (kk in val) { split(kk, q, SUBSEP); split(q[1], r, " ")
-				if (r[2] == k && q[2] == "agent") { a[++n] = val[kk] / val[q[1], "storescp"] } }
-			asort(a)
-			printf "assocs=%s: agent/storescp files/s, median of %d rounds: %.2fx\n", k, n, (n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2)
-			delete a
-		}
-	}' "$bin/out"
+# Median over the rounds of the agent/storescp files/s ratio in the same
+# round, per association count.
+awk '{ for (i = 1; i <= NF; i++) if ($(i) == "files/s") fps = $(i-1)
+       split($3, p, "[=/-]"); print $2, p[3], p[4], fps }' "$bin/out" |
+	awk '{ v[$1 " " $2 " " $3] = $4; k[$2] = 1; r[$1] = 1 }
+	     END { for (a in k) for (n in r) if (v[n " " a " storescp"] > 0)
+	             printf "%s %.3f\n", a, v[n " " a " agent"] / v[n " " a " storescp"] }' |
+	sort -k1,1n -k2,2n |
+	awk '{ x[$1] = x[$1] " " $2; c[$1]++ }
+	     END { for (a in x) { n = split(substr(x[a], 2), y, " ")
+	             m = (n % 2) ? y[(n + 1) / 2] : (y[n / 2] + y[n / 2 + 1]) / 2
+	             printf "assocs=%s: agent/storescp files/s per round:%s; median %.2fx\n", a, x[a], m } }'
