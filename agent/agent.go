@@ -159,6 +159,15 @@ func (a *Agent) Run(ctx context.Context) error {
 		intakeErr, scpErr error
 	)
 	p := NewPipeline(a.log, &a.cfg, q, a.proc, a.up)
+	var scp *SCP
+	if a.cfg.DICOM.Listen != "" {
+		// Instances a crash left in the intake journal are back in the
+		// queue before the pipeline looks at it.
+		scp = NewSCP(a.log, q, a.cfg.DICOM, receivedDir(a.cfg.SpoolDir))
+		if err := scp.prepare(ctx); err != nil {
+			return err
+		}
+	}
 	in := NewIntake(a.log, q, a.watch)
 	in.SetPipeline(p)
 	wg.Go(func() {
@@ -166,8 +175,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			cancel()
 		}
 	})
-	if a.cfg.DICOM.Listen != "" {
-		scp := NewSCP(a.log, q, a.cfg.DICOM, receivedDir(a.cfg.SpoolDir))
+	if scp != nil {
 		wg.Go(func() {
 			if scpErr = scp.Run(ctx); scpErr != nil {
 				cancel()

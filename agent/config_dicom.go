@@ -20,7 +20,7 @@ const (
 // DICOMConfig configures the agent's DICOM storage SCP: a modality or PACS
 // sends instances by C-STORE and each one enters the same queue as files
 // from a watched folder. The C-STORE response is sent only once the
-// instance is durably queued.
+// instance is durably queued (see the package doc, DICOM network intake).
 type DICOMConfig struct {
 	// Listen is the TCP address of the SCP, e.g. ":11112" or
 	// "127.0.0.1:4242". Default: "" (no SCP).

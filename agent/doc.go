@@ -71,11 +71,44 @@
 //
 // With dicom.listen set, the agent is a C-STORE SCP (package dimse): it
 // accepts every storage SOP class in the transfer syntaxes the engine
-// handles, from the calling AE titles allowed. Each instance is written as
-// a Part 10 file under spool_dir/received (temporary name, fsync, rename,
-// fsync of the folder) and queued before the C-STORE response is sent, so a
-// success means the instance is durable; the agent's copy is deleted once
-// committed at the relay.
+// handles, from the calling AE titles allowed. Each instance becomes a
+// Part 10 file under spool_dir/received and an item of the same queue as
+// folder intake; the agent's copy is deleted once committed at the relay.
+//
+// The C-STORE response is sent with success only once the instance is
+// durably queued, which means exactly this: its item is in the queue (a
+// [Queue.List] sees it at once, the pipeline may claim it) and its Part 10
+// bytes are on stable storage, so that after a crash of the process or a
+// power cut the agent still delivers it. An instance of up to 4 MiB gets
+// there in three steps before the response:
+//
+//  1. it is received into memory and written with one direct write (no
+//     copy into the page cache) into the intake journal,
+//     spool_dir/received/.journal/intake, a preallocated 64 MiB ring,
+//     followed by an fdatasync that the instances finishing at the same
+//     time on other associations share (group commit); meanwhile it is
+//     written into a temporary file created ahead of it;
+//  2. once the journal record is durable the temporary file is renamed to
+//     its received name;
+//  3. its item is committed to the queue without an fsync
+//     (synchronous=NORMAL).
+//
+// A background checkpoint, every second or after 256 instances or half
+// the journal, fsyncs the received files and the received folder, then
+// commits the queue with a full sync together with the highest journal
+// sequence number covered (cursor scp_journal); only then are those
+// records freed. At start-up, before the pipeline runs, every complete
+// journal record above the cursor (its header and payload checksums
+// verify) is replayed: an instance without an item is written again and
+// queued, one whose item still waits gets its file back if the file
+// differs, the others were processed further. So a crash or power cut
+// after a response loses nothing; an instance made durable whose
+// response the crash cut off is queued too, and comes twice if the sender
+// sends it again (at least once, never lost). When the journal is full
+// (checkpoints failing) or any step fails, the sender gets 0xA700 and
+// nothing of the instance stays, so it keeps its copy. Larger instances
+// skip the journal: file (fsync, rename, fsync of the folder) and queue
+// insert with a full sync, then the response.
 //
 // # Quarantine review
 //

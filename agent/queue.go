@@ -223,13 +223,21 @@ type Source struct {
 // Add queues src in state seen unless an item with the same path, size and
 // modification time exists. It returns the item id and whether it was new.
 func (q *Queue) Add(ctx context.Context, src Source) (id int64, added bool, err error) {
+	return q.add(ctx, q.db, src)
+}
+
+// add is Add committing on db: q.db (synchronous=FULL) or q.fast.
+func (q *Queue) add(ctx context.Context, db *sql.DB, src Source) (id int64, added bool, err error) {
 	now := time.Now().UnixNano()
-	err = q.db.QueryRowContext(ctx, `
+	ins, err := q.stmt(ctx, db, `
 		INSERT INTO items (source_path, source_size, source_mtime, root, state, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (source_path, source_size, source_mtime) DO NOTHING
-		RETURNING id`,
-		src.Path, src.Size, src.ModTime.UnixNano(), src.Root, StateSeen, now, now).Scan(&id)
+		RETURNING id`)
+	if err != nil {
+		return 0, false, fmt.Errorf("agent: queue add: %w", err)
+	}
+	err = ins.QueryRowContext(ctx, src.Path, src.Size, src.ModTime.UnixNano(), src.Root, StateSeen, now, now).Scan(&id)
 	if err == nil {
 		q.signal()
 		return id, true, nil
@@ -237,7 +245,7 @@ func (q *Queue) Add(ctx context.Context, src Source) (id int64, added bool, err 
 	if !errors.Is(err, sql.ErrNoRows) {
 		return 0, false, fmt.Errorf("agent: queue add: %w", err)
 	}
-	err = q.db.QueryRowContext(ctx, `
+	err = db.QueryRowContext(ctx, `
 		SELECT id FROM items WHERE source_path = ? AND source_size = ? AND source_mtime = ?`,
 		src.Path, src.Size, src.ModTime.UnixNano()).Scan(&id)
 	if err != nil {

@@ -9,17 +9,22 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
-
-	"dicomgate/dimse"
 )
 
-// writeReceived writes one C-STORE instance as a Part 10 file into dir:
-// into a temporary dotfile, then fsync, rename to a name made of the time
-// and a random token (nothing from the data set: names carry no PHI) and
-// fsync of dir. It returns the queue source of the final file. On error
-// nothing is left in dir.
-func writeReceived(dir string, req dimse.StoreRequest, r io.Reader) (src Source, err error) {
-	name := strconv.FormatInt(time.Now().UnixNano(), 10) + "-" + newToken() + ".dcm"
+// receivedName returns a new file name for a received instance, made of
+// the time and a random token (nothing from the data set: names carry no
+// PHI).
+func receivedName() string {
+	return strconv.FormatInt(time.Now().UnixNano(), 10) + "-" + newToken() + ".dcm"
+}
+
+// writeReceived writes one instance, its Part 10 bytes read from part10,
+// as a file into dir: into a temporary dotfile, then fsync, rename to a
+// [receivedName] and fsync of dir. It returns the queue source of the
+// final file. On error nothing is left in dir. Instances too large for
+// the intake journal take this path.
+func writeReceived(dir string, part10 io.Reader) (src Source, err error) {
+	name := receivedName()
 	final := filepath.Join(dir, name)
 	f, err := os.OpenFile(filepath.Join(dir, "."+name+".tmp"), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
@@ -32,7 +37,7 @@ func writeReceived(dir string, req dimse.StoreRequest, r io.Reader) (src Source,
 		}
 	}()
 	bw := bufio.NewWriterSize(f, 256<<10)
-	if _, err = dimse.WritePart10(bw, req, r); err != nil {
+	if _, err = io.Copy(bw, part10); err != nil {
 		return src, fmt.Errorf("agent: dicom: receive: %w", pathless(err))
 	}
 	if err = bw.Flush(); err != nil {

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -19,18 +21,35 @@ import (
 // puts each C-STORE instance into the [Queue], the same queue as files from
 // watched folders.
 //
-// An instance is written as a Part 10 file into its folder (temporary name,
-// fsync, rename, fsync of the folder) and then added to the queue; only
-// then is the C-STORE response sent with success. Any failure answers
-// 0xA700 (out of resources) and leaves nothing behind, so the sender keeps
-// its copy and may retry. The received files are the agent's own copies:
-// the pipeline deletes each one once the relay has committed it.
+// The C-STORE response is sent with success only once the instance is
+// durably queued: its item is in the queue and its bytes are on stable
+// storage. An instance of up to 4 MiB is received into memory and written
+// with one direct write into the intake journal, whose fdatasync is shared
+// by the instances that associations finish at the same time; meanwhile it
+// is written as a Part 10 file into its folder, renamed into place once
+// the journal record is durable, and queued. Checkpoints make file and
+// item durable in the background and free the journal; after a crash or
+// power cut, the start-up replays the journal (agent/doc.go, DICOM network
+// intake). Larger instances are written to their file, fsynced, renamed,
+// the folder fsynced and then queued durably.
+//
+// Any failure answers 0xA700 (out of resources) and leaves nothing behind,
+// so the sender keeps its copy and may retry. The received files are the
+// agent's own copies: the pipeline deletes each one once the relay has
+// committed it.
 type SCP struct {
 	log zerolog.Logger
 	q   *Queue
 	cfg DICOMConfig
 	dir string
 	srv *dimse.Server
+
+	journalSize int64         // of a new intake journal
+	reserveWait time.Duration // bound on the wait for journal space
+	pool        chunkPool
+	spares      chan spareFile // temporary files created ahead
+	j           *intakeJournal // open from prepare until Serve returns
+	ckErr       error          // a checkpoint's sticky failure; checkpoint goroutine only
 }
 
 // NewSCP returns an SCP configured by cfg (with defaults applied by
@@ -38,7 +57,8 @@ type SCP struct {
 // queues them in q. Nothing is opened until [SCP.Run] or [SCP.Serve].
 func NewSCP(log zerolog.Logger, q *Queue, cfg DICOMConfig, dir string) *SCP {
 	cfg.SetDefaults()
-	s := &SCP{log: log, q: q, cfg: cfg, dir: dir}
+	s := &SCP{log: log, q: q, cfg: cfg, dir: dir, journalSize: defaultJournalSize, reserveWait: defaultReserveWait,
+		spares: make(chan spareFile, spareFiles)}
 	s.srv = &dimse.Server{AETitle: cfg.AETitle, Addr: cfg.Listen,
 		AllowedCallingAEs: append([]string(nil), cfg.AllowedCallingAEs...), Logger: log, Handler: s}
 	return s
@@ -51,29 +71,71 @@ func (s *SCP) Run(ctx context.Context) error {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", s.cfg.Listen)
 	if err != nil {
+		if s.j != nil {
+			s.j.close()
+			s.j = nil
+		}
 		return fmt.Errorf("agent: dicom: listen: %w", err)
 	}
 	return s.Serve(ctx, ln)
 }
 
 // Serve is Run on an existing listener, which it closes. Before serving it
-// queues the complete instances an earlier run left unqueued (a crash
-// between the rename and the queue insert) and removes partial ones.
+// recovers what an earlier run left (see prepare).
 func (s *SCP) Serve(ctx context.Context, ln net.Listener) error {
-	if err := os.MkdirAll(s.dir, 0o700); err != nil {
-		_ = ln.Close()
-		return fmt.Errorf("agent: dicom: received folder: %w", pathless(err))
-	}
-	if err := s.recoverReceived(ctx); err != nil {
+	if err := s.prepare(ctx); err != nil {
 		_ = ln.Close()
 		return err
 	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { s.checkpoints(stop) })
+	wg.Go(func() { s.makeSpares(stop) })
 	err := s.srv.ServeListener(ctx, ln)
+	close(stop)
+	wg.Wait()
+	jerr := s.j.close()
 	if errors.Is(err, dimse.ErrServerClosed) {
-		return nil
+		err = nil
 	}
 	if err != nil {
 		return fmt.Errorf("agent: dicom: %w", err)
+	}
+	return jerr
+}
+
+// prepare opens the received folder and the intake journal, replays the
+// journal (instances a crash left without a durable file or item) and
+// then queues the complete instances an earlier run left unqueued (a
+// crash between the rename and the queue insert of a large instance) and
+// removes partial ones. The agent calls it before starting the pipeline;
+// Serve calls it if nobody did.
+func (s *SCP) prepare(ctx context.Context) error {
+	if s.j != nil {
+		return nil
+	}
+	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		return fmt.Errorf("agent: dicom: received folder: %w", pathless(err))
+	}
+	j, err := openJournal(journalPath(s.dir), s.journalSize)
+	if err != nil {
+		return err
+	}
+	s.j = j
+	if err := s.removeSpares(); err != nil {
+		s.j.close()
+		s.j = nil
+		return err
+	}
+	if err := s.replayJournal(ctx); err != nil {
+		s.j.close()
+		s.j = nil
+		return err
+	}
+	if err := s.recoverReceived(ctx); err != nil {
+		s.j.close()
+		s.j = nil
+		return err
 	}
 	return nil
 }
@@ -84,10 +146,37 @@ func (s *SCP) Addr() net.Addr { return s.srv.ListenAddr() }
 // Close stops the SCP, aborting the live associations.
 func (s *SCP) Close() error { return s.srv.Close() }
 
-// Store implements [dimse.Handler]: it writes the instance durably, queues
+// Store implements [dimse.Handler]: it makes the instance durable, queues
 // it and returns nil only once both are done.
 func (s *SCP) Store(ctx context.Context, req dimse.StoreRequest, r io.Reader) error {
-	src, err := writeReceived(s.dir, req, r)
+	meta, err := dimse.Part10Header(req)
+	if err != nil {
+		return fmt.Errorf("agent: dicom: %w", err)
+	}
+	sp, err := s.takeSpare()
+	if err != nil {
+		return err
+	}
+	name, f := sp.name, sp.f
+	c := &chunks{pool: &s.pool}
+	defer c.release()
+	c.Write(meta)
+	whole, err := c.fill(r, min(maxJournalled, s.j.maxPayload()))
+	if err != nil {
+		discardTemp(f)
+		return fmt.Errorf("agent: dicom: receive: %w", err)
+	}
+	if whole {
+		return s.storeJournalled(ctx, req, name, f, c)
+	}
+	discardTemp(f)
+	return s.storeDirect(ctx, req, io.MultiReader(c.reader(), r))
+}
+
+// storeDirect stores an instance too large for the journal: its own
+// durable file, then a durable queue insert.
+func (s *SCP) storeDirect(ctx context.Context, req dimse.StoreRequest, part10 io.Reader) error {
+	src, err := writeReceived(s.dir, part10)
 	if err != nil {
 		return err
 	}

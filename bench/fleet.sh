@@ -9,7 +9,7 @@
 # relay CPU (cores, summed over relays) and max RSS, and fleet RSS.
 #
 # Usage: bench/fleet.sh [AGENTS] [FILES] [SIZE_BYTES]   (default 200 10 262144)
-# Env:   WORK (/tmp/dicomgate-fleet), SWEEP (1,10,50,100,AGENTS), MODE (quic|tcp|auto),
+# Env:   WORK (/tmp/dicomgate-fleet), SWEEP (1,10,20,50,100,AGENTS), MODE (quic|tcp|auto),
 #        PG (1: also the two relays on PostgreSQL; 0 skips), ONE (1: the single relay),
 #        SOAK (e.g. 30m: after the sweeps, a soak against one relay printing RSS every
 #        minute), SOAK_PAUSE (0: pause per agent between uploads), SOAK_SIZE (SIZE),
@@ -20,7 +20,7 @@ N=${1:-200}
 M=${2:-10}
 S=${3:-262144}
 WORK=${WORK:-/tmp/dicomgate-fleet}
-SWEEP=${SWEEP:-1,10,50,100,$N}
+SWEEP=${SWEEP:-1,10,20,50,100,$N}
 MODE=${MODE:-quic}
 PG=${PG:-1}
 ONE=${ONE:-1}

@@ -40,11 +40,7 @@ type FileMeta struct {
 // title) and then the data set copied unchanged from dataset. It returns
 // the bytes written.
 func WritePart10(w io.Writer, req StoreRequest, dataset io.Reader) (int64, error) {
-	meta, err := EncodeFileMeta(FileMeta{
-		MediaStorageSOPClassUID: req.SOPClassUID, MediaStorageSOPInstanceUID: req.SOPInstanceUID,
-		TransferSyntaxUID: req.TransferSyntax, ImplementationClassUID: ImplementationClassUID,
-		ImplementationVersionName: ImplementationVersionName, SourceApplicationEntityTitle: req.CallingAE,
-	})
+	meta, err := Part10Header(req)
 	if err != nil {
 		return 0, err
 	}
@@ -57,6 +53,16 @@ func WritePart10(w io.Writer, req StoreRequest, dataset io.Reader) (int64, error
 		return int64(n) + m, fmt.Errorf("dimse: write part 10 data set: %w", err)
 	}
 	return int64(n) + m, nil
+}
+
+// Part10Header returns what [WritePart10] writes before the data set of
+// req: the preamble, "DICM" and the file meta group.
+func Part10Header(req StoreRequest) ([]byte, error) {
+	return EncodeFileMeta(FileMeta{
+		MediaStorageSOPClassUID: req.SOPClassUID, MediaStorageSOPInstanceUID: req.SOPInstanceUID,
+		TransferSyntaxUID: req.TransferSyntax, ImplementationClassUID: ImplementationClassUID,
+		ImplementationVersionName: ImplementationVersionName, SourceApplicationEntityTitle: req.CallingAE,
+	})
 }
 
 // EncodeFileMeta returns the preamble, "DICM" and the file meta group for m.
