@@ -105,9 +105,9 @@ func TestKillNineCStore(t *testing.T) {
 	// Every acknowledged instance went through the queue: stop the agent
 	// and look. An instance the agent made durable but whose response the
 	// kill cut off is queued by the restarted agent and sent again by
-	// storescu: that duplicate is sealed anew and the relay refuses it as
-	// a conflict (same file id, other ciphertext), so it ends quarantined
-	// with its received copy kept for review; at most one per kill and
+	// storescu: that duplicate is sealed anew (other ciphertext, same file
+	// id) and the relay acknowledges it as the instance it holds, so it
+	// ends committed too, never quarantined; at most one per kill and
 	// association.
 	stop(s.agent)
 	q, err := agent.OpenQueue(context.Background(), zerolog.Nop(), filepath.Join(s.dir, "agent", "queue.db"))
@@ -124,12 +124,10 @@ func TestKillNineCStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, it := range dups {
-		if !strings.Contains(it.Reason, "conflict") {
-			t.Errorf("item %d quarantined: %s", it.ID, it.Reason)
-		}
+		t.Errorf("item %d quarantined: %s", it.ID, it.Reason)
 	}
-	extra := counts[agent.StateCommitted] + len(dups) - len(s.expected)
-	if counts[agent.StateCommitted] < len(s.expected) || extra > 2*kills || agentPending(counts) != 0 {
+	extra := counts[agent.StateCommitted] - len(s.expected)
+	if extra < 0 || extra > 2*kills || agentPending(counts) != 0 {
 		t.Errorf("queue %v; want %d committed, nothing pending, at most %d duplicates", counts, len(s.expected), 2*kills)
 	}
 	received, _ := os.ReadDir(filepath.Join(s.dir, "agent", "spool", "received"))
@@ -139,8 +137,8 @@ func TestKillNineCStore(t *testing.T) {
 			left++
 		}
 	}
-	if left != len(dups) {
-		t.Errorf("%d received files left after commit; want %d (the quarantined duplicates)", left, len(dups))
+	if left != 0 {
+		t.Errorf("%d received files left after commit; want none", left)
 	}
 	t.Logf("kill-9 c-store summary: kills=%d instances=%d committed_at_relay=%d duplicates=%d (quarantined %d)",
 		kills, len(files), len(got), extra, len(dups))

@@ -26,11 +26,8 @@ func (s *Server) commit(ctx context.Context, c *checkedOffer, f *os.File) (*tran
 		return nil, err
 	}
 	switch {
-	case holder != nil && holder.FileID == c.offer.ID:
+	case holder != nil && holder.FileID == c.offer.ID && holder.SHA256 == c.sha256 && holder.Size == c.offer.Size:
 		// Committed concurrently by another stream or relay.
-		if holder.SHA256 != c.sha256 || holder.Size != c.offer.Size {
-			return nil, reject(CodeConflict, "file id already committed with other content")
-		}
 		return decodeReceipt(holder.Receipt)
 	case holder != nil && holder.PlainSHA256 == m.PlaintextSHA256:
 		return s.resealedReceipt(c, holder), nil

@@ -86,10 +86,18 @@ func (s *Server) committedReceipt(ctx context.Context, c *checkedOffer) (*transp
 	if err != nil {
 		return nil, fmt.Errorf("relay: get file: %w", err)
 	}
-	if rec.Project != c.manifest.Project || rec.SHA256 != c.sha256 || rec.Size != c.offer.Size {
+	switch {
+	case rec.Project != c.manifest.Project:
+		return nil, reject(CodeConflict, "file id already committed with other content")
+	case rec.SHA256 == c.sha256 && rec.Size == c.offer.Size:
+		return decodeReceipt(rec.Receipt)
+	case rec.PlainSHA256 == c.manifest.PlaintextSHA256:
+		// The same anonymised file sealed again (a re-sent C-STORE after
+		// a crash, a spool file lost): the relay already holds it.
+		return s.resealedReceipt(c, rec), nil
+	default:
 		return nil, reject(CodeConflict, "file id already committed with other content")
 	}
-	return decodeReceipt(rec.Receipt)
 }
 
 // Begin implements transport.Handler.

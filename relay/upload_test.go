@@ -181,6 +181,27 @@ func TestConflictKeepsOriginal(t *testing.T) {
 	if got := readObject(t, r.objects, rec.ObjectKey); !bytes.Equal(got, orig.sealed) {
 		t.Fatal("original object was overwritten by the re-sealed copy")
 	}
+
+	// Sealed again under the same file ID (the ID derives from the
+	// plaintext: a C-STORE re-sent after a crash, a lost spool file): the
+	// same instance too, never a conflict that would quarantine it.
+	again := e.seal(t, a, fileSpec{id: "orig", sop: sop, plain: orig.plain})
+	if bytes.Equal(again.sealed, orig.sealed) {
+		t.Fatal("sealing twice gave the same bytes")
+	}
+	rcpt, err = a.upload(ctx, again)
+	if err != nil {
+		t.Fatalf("re-sealed upload under the same file id: %v", err)
+	}
+	if rcpt.ObjectKey != rec.ObjectKey {
+		t.Fatalf("re-sealed receipt key = %s", rcpt.ObjectKey)
+	}
+	if got := readObject(t, r.objects, rec.ObjectKey); !bytes.Equal(got, orig.sealed) {
+		t.Fatal("original object was overwritten by the copy sealed again")
+	}
+	if conflicts, _ := r.db.ListConflicts(ctx, testProject); len(conflicts) != 1 {
+		t.Fatalf("conflicts = %+v, want only the clash", conflicts)
+	}
 }
 
 func readObject(t *testing.T, s store.ObjectStore, key string) []byte {
