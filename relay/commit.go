@@ -28,6 +28,9 @@ func (s *Server) commit(ctx context.Context, c *checkedOffer, f *os.File) (*tran
 	switch {
 	case holder != nil && holder.FileID == c.offer.ID && holder.SHA256 == c.sha256 && holder.Size == c.offer.Size:
 		// Committed concurrently by another stream or relay.
+		if err := s.auditPending(ctx, c.offer.ID); err != nil {
+			return nil, err
+		}
 		return decodeReceipt(holder.Receipt)
 	case holder != nil && holder.PlainSHA256 == m.PlaintextSHA256:
 		return s.resealedReceipt(c, holder), nil
@@ -66,8 +69,10 @@ func (s *Server) commit(ctx context.Context, c *checkedOffer, f *os.File) (*tran
 	case err == nil && existing == nil:
 		s.log.Info().Str("agent_id", c.agent.ID).Str("file_id", c.offer.ID).Str("project", m.Project).
 			Int64("size", c.offer.Size).Msg("file committed")
-		s.record(ctx, audit.Event{Actor: c.agent.ID, Action: audit.ActionFileCommitted, Project: m.Project,
-			Study: m.StudyInstanceUID, Object: c.offer.ID, Details: manifestDetails(m)})
+		if err := s.auditCommit(ctx, c.offer.ID, audit.Event{Actor: c.agent.ID, Action: audit.ActionFileCommitted,
+			Project: m.Project, Study: m.StudyInstanceUID, Object: c.offer.ID, Details: manifestDetails(m)}); err != nil {
+			return nil, err
+		}
 		s.afterCommit(ctx, c, time.Since(start))
 		s.storageAvailable(ctx)
 		return rcpt, nil

@@ -36,6 +36,8 @@ type Server struct {
 	version string
 
 	stages stageLocks
+	// pendingAudit holds commit events whose append failed (see auditCommit).
+	pendingAudit unaudited
 
 	// full tracks episodes of full storage (storagefull.go).
 	full fullStorage

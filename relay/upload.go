@@ -90,6 +90,9 @@ func (s *Server) committedReceipt(ctx context.Context, c *checkedOffer) (*transp
 	case rec.Project != c.manifest.Project:
 		return nil, reject(CodeConflict, "file id already committed with other content")
 	case rec.SHA256 == c.sha256 && rec.Size == c.offer.Size:
+		if err := s.auditPending(ctx, c.offer.ID); err != nil {
+			return nil, err
+		}
 		return decodeReceipt(rec.Receipt)
 	case rec.PlainSHA256 == c.manifest.PlaintextSHA256:
 		// The same anonymised file sealed again (a re-sent C-STORE after
