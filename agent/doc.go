@@ -25,12 +25,15 @@
 // # Durability
 //
 // The queue commits every state change with an fsync (synchronous=FULL),
-// but two kinds of write that commit without one (synchronous=NORMAL in
+// but these writes commit without one (synchronous=NORMAL in
 // WAL mode: a power cut may roll back the last of them, never corrupt the
 // database; a crash of the process loses nothing, the WAL being in the
 // kernel's cache):
 //
 //   - leases (Claim): every open releases all leases anyway;
+//   - files found in watched folders (AddFound): the source stays in its
+//     folder until committed, so an insert rolled back is found again by
+//     the next scan;
 //   - sent → committed (MarkCommitted), after the durable MarkSent that
 //     precedes deleting or moving the source: rolled back, the item is
 //     back in sent and finishing it again finds the source already gone.

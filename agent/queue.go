@@ -226,6 +226,13 @@ func (q *Queue) Add(ctx context.Context, src Source) (id int64, added bool, err 
 	return q.add(ctx, q.db, src)
 }
 
+// AddFound is Add for a file found in a watched folder, committed without
+// an fsync: the file stays in its folder until committed, so an insert a
+// power cut rolls back is found again by the next scan (agent/doc.go).
+func (q *Queue) AddFound(ctx context.Context, src Source) (id int64, added bool, err error) {
+	return q.add(ctx, q.fast, src)
+}
+
 // add is Add committing on db: q.db (synchronous=FULL) or q.fast.
 func (q *Queue) add(ctx context.Context, db *sql.DB, src Source) (id int64, added bool, err error) {
 	now := time.Now().UnixNano()

@@ -225,7 +225,7 @@ func (w *watcher) check(ctx context.Context) {
 		if now.Sub(c.since) < w.cfg.StableFor {
 			continue
 		}
-		qid, added, err := w.q.Add(ctx, Source{Path: p, Size: id.size, ModTime: id.mtime, Root: w.cfg.Path})
+		qid, added, err := w.q.AddFound(ctx, Source{Path: p, Size: id.size, ModTime: id.mtime, Root: w.cfg.Path})
 		if err != nil {
 			if ctx.Err() != nil {
 				return
