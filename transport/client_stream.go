@@ -70,3 +70,44 @@ func (s *clientStream) writeFrames(frames ...Frame) error {
 	}
 	return s.bw.Flush()
 }
+
+// roundTrip runs a one-frame exchange on a new stream: Hello and req, then
+// the relay's one answer, which must be a frame of type want (its payload
+// is returned) or an Error (returned as the relay's error). op names the
+// exchange in errors.
+func (c *Conn) roundTrip(ctx context.Context, op string, req Frame, want FrameType) (payload []byte, err error) {
+	st, err := c.openStream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, st.abort)
+	ok := false
+	defer func() {
+		if !stop() {
+			ok = false
+			payload, err = nil, fmt.Errorf("transport: %s: %w", op, context.Cause(ctx))
+		}
+		st.finish(ok)
+	}()
+	if err := st.writeFrames(Frame{FrameHello, marshalHello()}, req); err != nil {
+		return nil, fmt.Errorf("transport: %s: %w", op, err)
+	}
+	st.closeWrite()
+	f, err := ReadFrame(st.br, MaxFrameSize)
+	if err != nil {
+		return nil, fmt.Errorf("transport: %s: %w", op, err)
+	}
+	switch f.Type {
+	case want:
+		ok = true
+		return f.Payload, nil
+	case FrameError:
+		ok = true
+		e, err := unmarshalError(f.Payload)
+		if err != nil {
+			return nil, fmt.Errorf("transport: %s: %w", op, err)
+		}
+		return nil, remoteError(e)
+	}
+	return nil, fmt.Errorf("transport: %s: unexpected frame from relay", op)
+}

@@ -148,47 +148,18 @@ func (c *Conn) final(f Frame, offer *Offer) (*Receipt, error) {
 }
 
 // enrol runs one enrolment exchange.
-func (c *Conn) enrol(ctx context.Context, req *EnrolRequest) (resp *EnrolResponse, err error) {
+func (c *Conn) enrol(ctx context.Context, req *EnrolRequest) (*EnrolResponse, error) {
 	payload, err := req.marshal()
 	if err != nil {
 		return nil, err
 	}
-	st, err := c.openStream(ctx)
+	p, err := c.roundTrip(ctx, "enrol", Frame{FrameEnrolRequest, payload}, FrameEnrolResponse)
 	if err != nil {
 		return nil, err
 	}
-	stop := context.AfterFunc(ctx, st.abort)
-	ok := false
-	defer func() {
-		if !stop() {
-			ok = false
-			resp, err = nil, fmt.Errorf("transport: enrol: %w", context.Cause(ctx))
-		}
-		st.finish(ok)
-	}()
-	if err := st.writeFrames(Frame{FrameHello, marshalHello()}, Frame{FrameEnrolRequest, payload}); err != nil {
-		return nil, fmt.Errorf("transport: enrol: %w", err)
-	}
-	st.closeWrite()
-	f, err := ReadFrame(st.br, MaxFrameSize)
+	r, err := unmarshalEnrolResponse(p)
 	if err != nil {
 		return nil, fmt.Errorf("transport: enrol: %w", err)
 	}
-	ok = true
-	switch f.Type {
-	case FrameEnrolResponse:
-		r, err := unmarshalEnrolResponse(f.Payload)
-		if err != nil {
-			return nil, fmt.Errorf("transport: enrol: %w", err)
-		}
-		return r, nil
-	case FrameError:
-		e, err := unmarshalError(f.Payload)
-		if err != nil {
-			return nil, fmt.Errorf("transport: enrol: %w", err)
-		}
-		return nil, remoteError(e)
-	}
-	ok = false
-	return nil, errors.New("transport: enrol: unexpected frame from relay")
+	return r, nil
 }

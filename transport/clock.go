@@ -3,7 +3,6 @@ package transport
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -114,44 +113,16 @@ func unmarshalTime(p []byte) (time.Time, error) {
 // Error{bad_request}, a *RejectedError.
 func (c *Conn) Clock(ctx context.Context) (ClockReading, error) {
 	var r ClockReading
-	st, err := c.openStream(ctx)
+	r.Sent = c.cfg.now()
+	p, err := c.roundTrip(ctx, "clock", Frame{FrameClock, marshalTime(r.Sent)}, FrameClockReply)
+	r.Received = c.cfg.now()
 	if err != nil {
 		return r, err
 	}
-	stop := context.AfterFunc(ctx, st.abort)
-	ok := false
-	defer func() {
-		if !stop() {
-			ok = false
-		}
-		st.finish(ok)
-	}()
-	r.Sent = c.cfg.now()
-	if err := st.writeFrames(Frame{FrameHello, marshalHello()}, Frame{FrameClock, marshalTime(r.Sent)}); err != nil {
+	if r.Relay, err = unmarshalTime(p); err != nil {
 		return r, fmt.Errorf("transport: clock: %w", err)
 	}
-	st.closeWrite()
-	f, err := ReadFrame(st.br, MaxFrameSize)
-	if err != nil {
-		return r, fmt.Errorf("transport: clock: %w", err)
-	}
-	r.Received = c.cfg.now()
-	ok = true
-	switch f.Type {
-	case FrameClockReply:
-		if r.Relay, err = unmarshalTime(f.Payload); err != nil {
-			return r, fmt.Errorf("transport: clock: %w", err)
-		}
-		return r, nil
-	case FrameError:
-		e, err := unmarshalError(f.Payload)
-		if err != nil {
-			return r, fmt.Errorf("transport: clock: %w", err)
-		}
-		return r, remoteError(e)
-	}
-	ok = false
-	return r, errors.New("transport: clock: unexpected frame from relay")
+	return r, nil
 }
 
 // clock serves a clock exchange: it answers the relay's time and passes

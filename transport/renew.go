@@ -138,7 +138,7 @@ func (s *Server) renew(ctx context.Context, peer Peer, payload []byte, w *bufio.
 // returns the new chain after checking that it certifies key for that
 // agent, for client authentication, under the CA in ClientConfig.RootCAs.
 // A refusal is a *RejectedError.
-func (c *Conn) Renew(ctx context.Context, key crypto.Signer) (resp *RenewResponse, err error) {
+func (c *Conn) Renew(ctx context.Context, key crypto.Signer) (*RenewResponse, error) {
 	cur := c.cfg.leaf()
 	if cur == nil {
 		return nil, errors.New("transport: renew: no agent certificate")
@@ -162,47 +162,18 @@ func (c *Conn) Renew(ctx context.Context, key crypto.Signer) (resp *RenewRespons
 	if err != nil {
 		return nil, err
 	}
-	st, err := c.openStream(ctx)
+	p, err := c.roundTrip(ctx, "renew", Frame{FrameRenewRequest, payload}, FrameRenewResponse)
 	if err != nil {
 		return nil, err
 	}
-	stop := context.AfterFunc(ctx, st.abort)
-	ok := false
-	defer func() {
-		if !stop() {
-			ok = false
-			resp, err = nil, fmt.Errorf("transport: renew: %w", context.Cause(ctx))
-		}
-		st.finish(ok)
-	}()
-	if err := st.writeFrames(Frame{FrameHello, marshalHello()}, Frame{FrameRenewRequest, payload}); err != nil {
-		return nil, fmt.Errorf("transport: renew: %w", err)
-	}
-	st.closeWrite()
-	f, err := ReadFrame(st.br, MaxFrameSize)
+	r, err := unmarshalRenewResponse(p)
 	if err != nil {
 		return nil, fmt.Errorf("transport: renew: %w", err)
 	}
-	ok = true
-	switch f.Type {
-	case FrameRenewResponse:
-		r, err := unmarshalRenewResponse(f.Payload)
-		if err != nil {
-			return nil, fmt.Errorf("transport: renew: %w", err)
-		}
-		if err := c.checkRenewed(r, key, agentID); err != nil {
-			return nil, err
-		}
-		return r, nil
-	case FrameError:
-		e, err := unmarshalError(f.Payload)
-		if err != nil {
-			return nil, fmt.Errorf("transport: renew: %w", err)
-		}
-		return nil, remoteError(e)
+	if err := c.checkRenewed(r, key, agentID); err != nil {
+		return nil, err
 	}
-	ok = false
-	return nil, errors.New("transport: renew: unexpected frame from relay")
+	return r, nil
 }
 
 // checkRenewed verifies a renewal's chain: it certifies key for agentID,
