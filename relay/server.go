@@ -308,19 +308,9 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	up, err := transport.Listen(context.WithoutCancel(ctx), transport.ServerConfig{
-		Addr:          s.cfg.Listen,
-		Certificate:   res.serverCert,
-		ClientCAs:     res.ca.Pool(),
-		Authorize:     s.authorize,
-		OnRefused:     s.handshakeRefused,
-		OnClock:       s.agentClock,
-		Handler:       handler{s},
-		Logger:        s.log,
-		DisableQUIC:   s.cfg.DisableQUIC,
-		WireGuard:     wg,
-		WireGuardOnly: wgOnly,
-	})
+	tc := s.transportConfig(res)
+	tc.WireGuard, tc.WireGuardOnly = wg, wgOnly
+	up, err := transport.Listen(context.WithoutCancel(ctx), tc)
 	if err != nil {
 		return fmt.Errorf("relay: listen: %w", err)
 	}
@@ -475,4 +465,20 @@ type debugWriter struct{ log zerolog.Logger }
 func (w debugWriter) Write(p []byte) (int, error) {
 	w.log.Debug().Msg(strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// transportConfig is the agent-facing listener's configuration on
+// s.cfg.Listen: certificates, agent checks and handlers.
+func (s *Server) transportConfig(res *resources) transport.ServerConfig {
+	return transport.ServerConfig{
+		Addr:        s.cfg.Listen,
+		Certificate: res.serverCert,
+		ClientCAs:   res.ca.Pool(),
+		Authorize:   s.authorize,
+		OnRefused:   s.handshakeRefused,
+		OnClock:     s.agentClock,
+		Handler:     handler{s},
+		Logger:      s.log,
+		DisableQUIC: s.cfg.DisableQUIC,
+	}
 }

@@ -305,18 +305,9 @@ func (s *Server) listenWireGuard(ctx context.Context, res *resources, up *transp
 	if !wgOnly {
 		return nil, peers, nil
 	}
-	enrol, err := transport.Listen(context.WithoutCancel(ctx), transport.ServerConfig{
-		Addr:        s.cfg.Listen,
-		Certificate: res.serverCert,
-		ClientCAs:   res.ca.Pool(),
-		Authorize:   s.authorize,
-		OnRefused:   s.handshakeRefused,
-		OnClock:     s.agentClock,
-		Handler:     handler{s},
-		Logger:      s.log,
-		DisableQUIC: s.cfg.DisableQUIC,
-		EnrolOnly:   true,
-	})
+	tc := s.transportConfig(res)
+	tc.EnrolOnly = true
+	enrol, err := transport.Listen(context.WithoutCancel(ctx), tc)
 	if err != nil {
 		return nil, nil, fmt.Errorf("relay: enrolment listen: %w", err)
 	}
