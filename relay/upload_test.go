@@ -280,27 +280,7 @@ func TestResumeAfterCut(t *testing.T) {
 	const gate = transport.DataChunkSize
 	for _, mode := range []transport.Mode{transport.ModeQUIC, transport.ModeTCP} {
 		t.Run(string(mode), func(t *testing.T) {
-			reached := make(chan struct{})
-			var once sync.Once
-			e := startRelay(t, envOptions{onStaged: func(_ string, staged int64) {
-				if staged >= gate {
-					once.Do(func() { close(reached) })
-				}
-			}})
-			a := e.enrol(t, testProject, testSite, mode)
-			f := e.seal(t, a, fileSpec{size: 4 * transport.DataChunkSize})
-
-			ctx, cancel := context.WithCancel(context.Background())
-			errc := make(chan error, 1)
-			go func() {
-				_, err := a.conn.Upload(ctx, f.offer, &gatedReader{data: f.sealed, gate: gate, ctx: ctx})
-				errc <- err
-			}()
-			<-reached
-			cancel()
-			if err := <-errc; err == nil || !transport.Retryable(err) {
-				t.Fatalf("cut upload: %v, want a retryable error", err)
-			}
+			e, a, f := cutUpload(t, mode, gate)
 
 			rec := &offsetRecorder{r: bytes.NewReader(f.sealed), first: -1}
 			rcpt, err := a.conn.Upload(context.Background(), f.offer, rec)
@@ -356,28 +336,7 @@ func TestStageLocksWaitAndCancel(t *testing.T) {
 // mismatch (which would quarantine a good file), the staging file is
 // dropped, and the next attempt starts from zero and commits.
 func TestResumeOverDamagedStaging(t *testing.T) {
-	const gate = transport.DataChunkSize
-	reached := make(chan struct{})
-	var once sync.Once
-	e := startRelay(t, envOptions{onStaged: func(_ string, staged int64) {
-		if staged >= gate {
-			once.Do(func() { close(reached) })
-		}
-	}})
-	a := e.enrol(t, testProject, testSite, transport.ModeQUIC)
-	f := e.seal(t, a, fileSpec{size: 4 * transport.DataChunkSize})
-
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() {
-		_, err := a.conn.Upload(ctx, f.offer, &gatedReader{data: f.sealed, gate: gate, ctx: ctx})
-		errc <- err
-	}()
-	<-reached
-	cancel()
-	if err := <-errc; err == nil || !transport.Retryable(err) {
-		t.Fatalf("cut upload: %v, want a retryable error", err)
-	}
+	e, a, f := cutUpload(t, transport.ModeQUIC, transport.DataChunkSize)
 	r, _ := e.srv.resources()
 	staged := dcmFiles(t, r.stagingDir)
 	if len(staged) != 1 {
@@ -412,4 +371,32 @@ func TestResumeOverDamagedStaging(t *testing.T) {
 	if !bytes.Equal(readObject(t, r.objects, rcpt.ObjectKey), f.sealed) {
 		t.Fatal("committed object differs")
 	}
+}
+
+// cutUpload starts a relay and an agent over mode, and uploads a file of
+// four chunks whose stream is cut once the relay has staged gate bytes; it
+// checks that the cut is reported as retryable.
+func cutUpload(t *testing.T, mode transport.Mode, gate int64) (*env, *testAgent, *testFile) {
+	t.Helper()
+	reached := make(chan struct{})
+	var once sync.Once
+	e := startRelay(t, envOptions{onStaged: func(_ string, staged int64) {
+		if staged >= gate {
+			once.Do(func() { close(reached) })
+		}
+	}})
+	a := e.enrol(t, testProject, testSite, mode)
+	f := e.seal(t, a, fileSpec{size: 4 * transport.DataChunkSize})
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := a.conn.Upload(ctx, f.offer, &gatedReader{data: f.sealed, gate: gate, ctx: ctx})
+		errc <- err
+	}()
+	<-reached
+	cancel()
+	if err := <-errc; err == nil || !transport.Retryable(err) {
+		t.Fatalf("cut upload: %v, want a retryable error", err)
+	}
+	return e, a, f
 }
