@@ -14,6 +14,11 @@ import (
 // loop, then release or abort. Every exit path closes nc.
 func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 	defer nc.Close()
+	if tc, ok := nc.(*net.TCPConn); ok {
+		// Responses are small and the sender waits for each one: no
+		// Nagle delay (Go's default, made explicit).
+		_ = tc.SetNoDelay(true)
+	}
 	log := s.Logger.With().Str("remote", nc.RemoteAddr().String()).Logger()
 	c := newConn(nc, s.maxPDU())
 	p, err := c.read(DefaultAssociateTimeout)

@@ -107,19 +107,27 @@ func us(v []byte) (uint16, error) {
 }
 
 // encode returns the command set, group length first.
-func (c *command) encode() []byte {
-	var b []byte
+func (c *command) encode() []byte { return c.appendTo(nil) }
+
+// appendTo appends the command set, group length first, to dst.
+func (c *command) appendTo(dst []byte) []byte {
+	b := binary.LittleEndian.AppendUint16(dst, 0)
+	b = binary.LittleEndian.AppendUint16(b, tagGroupLength)
+	b = binary.LittleEndian.AppendUint32(b, 4)
+	b = binary.LittleEndian.AppendUint32(b, 0) // patched below
+	start := len(b)
 	str := func(elem uint16, s string, pad byte) {
 		if s == "" {
 			return
 		}
-		if len(s)%2 == 1 {
-			s += string(pad)
-		}
+		n := len(s) + len(s)%2
 		b = binary.LittleEndian.AppendUint16(b, 0)
 		b = binary.LittleEndian.AppendUint16(b, elem)
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(s)))
+		b = binary.LittleEndian.AppendUint32(b, uint32(n))
 		b = append(b, s...)
+		if n > len(s) {
+			b = append(b, pad)
+		}
 	}
 	u16 := func(elem, v uint16) {
 		b = binary.LittleEndian.AppendUint16(b, 0)
@@ -148,10 +156,6 @@ func (c *command) encode() []byte {
 		str(tagErrorComment, c.ErrorComment, ' ')
 	}
 	str(tagAffectedSOPInst, c.SOPInstanceUID, 0)
-	out := make([]byte, 0, 12+len(b))
-	out = binary.LittleEndian.AppendUint16(out, 0)
-	out = binary.LittleEndian.AppendUint16(out, tagGroupLength)
-	out = binary.LittleEndian.AppendUint32(out, 4)
-	out = binary.LittleEndian.AppendUint32(out, uint32(len(b)))
-	return append(out, b...)
+	binary.LittleEndian.PutUint32(b[start-4:], uint32(len(b)-start))
+	return b
 }

@@ -92,13 +92,28 @@ func (c *conn) abort(source, reason byte) {
 	_ = c.nc.Close()
 }
 
-// sendCommand sends a command set on presentation context id.
+// sendCommand sends a command set on presentation context id: as one
+// P-DATA-TF in one write when it fits the peer's maximum PDU length (it
+// always does in practice: a command set is a few hundred bytes), else
+// fragmented.
 func (c *conn) sendCommand(id byte, cmd *command) error {
-	w := c.fragmenter(id, true)
-	if _, err := w.Write(cmd.encode()); err != nil {
-		return err
+	b := append(c.wbuf[:0], pduPDataTF, 0, 0, 0, 0, 0, 0, 0, 0, 0, id, 3)
+	b = cmd.appendTo(b)
+	c.wbuf = b
+	if len(b)-6 > int(c.peerMax) {
+		w := c.fragmenter(id, true)
+		if _, err := w.Write(b[12:]); err != nil {
+			return err
+		}
+		return w.Close()
 	}
-	return w.Close()
+	binary.BigEndian.PutUint32(b[2:], uint32(len(b)-6))
+	binary.BigEndian.PutUint32(b[6:], uint32(len(b)-10))
+	c.armWrite()
+	if _, err := c.nc.Write(b); err != nil {
+		return fmt.Errorf("dimse: write p-data-tf: %w", err)
+	}
+	return nil
 }
 
 // fragmenter returns a writer that cuts a command or data set into PDVs

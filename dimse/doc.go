@@ -12,9 +12,12 @@
 // accepts presentation contexts for Verification and for every storage SOP
 // class, in the transfer syntaxes of [SupportedTransferSyntaxes] (explicit VR
 // little endian preferred), answers C-ECHO itself and streams each C-STORE
-// data set to [Handler.Store] while it arrives: memory use per association
-// is bounded by the negotiated maximum PDU length, whatever the size of the
-// instance. The C-STORE response is sent only after Store returns, so a
+// data set to [Handler.Store] while it arrives: the handler runs on the
+// association's goroutine, and its reader pulls the next P-DATA-TF from the
+// connection when it has used up the last one, so a fragment reaches the
+// handler without a goroutine switch or an allocation. Memory use per
+// association is bounded by the negotiated maximum PDU length, whatever the
+// size of the instance. The C-STORE response is sent only after Store returns, so a
 // handler that returns nil promises the instance is durably queued.
 // [WritePart10] turns the stream into a DICOM Part 10 file.
 //

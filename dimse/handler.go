@@ -41,6 +41,10 @@ type Handler interface {
 	// read error other than io.EOF (it wraps [ErrAborted]) means the
 	// instance will never be complete and must be discarded.
 	//
+	// Store runs on the association's goroutine, and r reads the network
+	// on the goroutine calling Read: one fragment after the other, without
+	// a hand-off. r must not be used once Store has returned.
+	//
 	// Store must return only once the instance is durably stored or
 	// queued: the C-STORE-RSP success is sent after it returns nil. An
 	// error that wraps [ErrCannotUnderstand] answers 0xC000, a

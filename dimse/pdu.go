@@ -89,13 +89,15 @@ type Limits struct {
 	Associate uint32
 }
 
-// pduReader reads PDUs from a stream, reusing one buffer, so that the
-// memory it holds is bounded by the limits.
+// pduReader reads PDUs from a stream, reusing one buffer and one
+// [PDataTF], so that the memory it holds is bounded by the limits and
+// receiving a data set allocates nothing per PDU.
 type pduReader struct {
-	r   io.Reader
-	lim Limits
-	buf []byte
-	hdr [6]byte
+	r     io.Reader
+	lim   Limits
+	buf   []byte
+	hdr   [6]byte
+	pdata PDataTF // the last P-DATA-TF returned; its Items are reused
 }
 
 // newPDUReader returns a reader of r enforcing lim.
@@ -125,8 +127,8 @@ func ReadPDU(r io.Reader, lim Limits) (PDU, error) {
 	return p, nil
 }
 
-// next reads one PDU. PDV data alias the reader's buffer until the next
-// call.
+// next reads one PDU. A *PDataTF, its Items and their data belong to the
+// reader and are valid until the next call.
 func (pr *pduReader) next() (PDU, error) {
 	if _, err := io.ReadFull(pr.r, pr.hdr[:]); err != nil {
 		return nil, err
@@ -160,6 +162,12 @@ func (pr *pduReader) next() (PDU, error) {
 		}
 		return nil, fmt.Errorf("dimse: read pdu type 0x%02x: %w", typ, err)
 	}
+	if typ == pduPDataTF {
+		if err := parsePData(&pr.pdata, body); err != nil {
+			return nil, err
+		}
+		return &pr.pdata, nil
+	}
 	return parsePDU(typ, body)
 }
 
@@ -179,33 +187,38 @@ func parsePDU(typ byte, body []byte) (PDU, error) {
 	case pduAbort:
 		return &Abort{Source: body[2], Reason: body[3]}, nil
 	case pduPDataTF:
-		return parsePData(body)
+		p := &PDataTF{}
+		if err := parsePData(p, body); err != nil {
+			return nil, err
+		}
+		return p, nil
 	}
 	return nil, fmt.Errorf("%w 0x%02x", ErrUnknownPDU, typ)
 }
 
-// parsePData splits a P-DATA-TF body into PDVs (aliasing body).
-func parsePData(body []byte) (*PDataTF, error) {
-	p := &PDataTF{}
+// parsePData splits a P-DATA-TF body into the PDVs of p (aliasing body),
+// reusing p.Items.
+func parsePData(p *PDataTF, body []byte) error {
+	p.Items = p.Items[:0]
 	for len(body) > 0 {
 		if len(body) < 6 {
-			return nil, fmt.Errorf("%w: truncated pdv header", ErrMalformedPDU)
+			return fmt.Errorf("%w: truncated pdv header", ErrMalformedPDU)
 		}
 		n := binary.BigEndian.Uint32(body)
 		if n < 2 || uint64(n) > uint64(len(body)-4) {
-			return nil, fmt.Errorf("%w: pdv length %d out of range", ErrMalformedPDU, n)
+			return fmt.Errorf("%w: pdv length %d out of range", ErrMalformedPDU, n)
 		}
 		ctxID, mch := body[4], body[5]
 		if ctxID%2 == 0 {
-			return nil, fmt.Errorf("%w: even presentation context id %d", ErrMalformedPDU, ctxID)
+			return fmt.Errorf("%w: even presentation context id %d", ErrMalformedPDU, ctxID)
 		}
 		p.Items = append(p.Items, PDV{ContextID: ctxID, Command: mch&1 != 0, Last: mch&2 != 0, Data: body[6 : 4+n]})
 		body = body[4+n:]
 	}
 	if len(p.Items) == 0 {
-		return nil, fmt.Errorf("%w: p-data-tf without pdv", ErrMalformedPDU)
+		return fmt.Errorf("%w: p-data-tf without pdv", ErrMalformedPDU)
 	}
-	return p, nil
+	return nil
 }
 
 // encode appends the wire form of p to dst.
