@@ -85,9 +85,10 @@ fi
 NET_CUTS=${NET_CUTS:-30}
 S3_OUTAGES=${S3_OUTAGES:-3}
 DB_LOCKS=${DB_LOCKS:-4}
+CSTORE_KILLS=${CSTORE_KILLS:-20}
 DICOMGATE_KILLS=$KILLS DICOMGATE_KILL_PATIENTS=$PATIENTS DICOMGATE_NET_CUTS=$NET_CUTS \
-  DICOMGATE_S3_OUTAGES=$S3_OUTAGES DICOMGATE_DB_LOCKS=$DB_LOCKS go test -count=1 -timeout 60m -v \
-  -run 'TestKillNine|TestTCPFallback|TestAuditTrailTamper|TestTwoRelaysPostgres|TestBackupRestore|TestNetworkFaults|TestStorageS3Restart|TestStorageDBLocked|TestRotatedSigningKey|TestClockSkew|TestCertRenewal|TestExpiredCertificateRefused' \
+  DICOMGATE_S3_OUTAGES=$S3_OUTAGES DICOMGATE_DB_LOCKS=$DB_LOCKS DICOMGATE_CSTORE_KILLS=$CSTORE_KILLS go test -count=1 -timeout 60m -v \
+  -run 'TestKillNine|TestKillNineCStore|TestTCPFallback|TestAuditTrailTamper|TestTwoRelaysPostgres|TestBackupRestore|TestNetworkFaults|TestStorageS3Restart|TestStorageDBLocked|TestRotatedSigningKey|TestClockSkew|TestCertRenewal|TestExpiredCertificateRefused' \
   ./e2e > "$LOG/e2e.txt" 2>&1
 e2e_rc=$?
 run_diskfull
@@ -127,6 +128,19 @@ times ($(val agent) agent, $(val relay) relay).
 | fetched, signature and hash verified, byte-identical to local anonymisation | $(val verified) |
 | orphan or conflict objects at the relay | $(val orphans) |
 | agent queue empty, spool empty afterwards | $(grep -q -- '--- PASS: TestKillNine' "$LOG/e2e.txt" && echo yes || echo no) |
+
+C-STORE intake (e2e/cstore_kill_test.go TestKillNineCStore) — $(grep -q -- '--- PASS: TestKillNineCStore' "$LOG/e2e.txt" && echo pass || echo FAIL):
+two dcmtk \`storescu\` associations send into the agent's SCP, and the agent
+process is killed with SIGKILL right after a random success response and
+restarted; storescu resends only what was not acknowledged. Every
+acknowledged instance must come back from the intake journal and be
+committed exactly once; an instance made durable whose response the kill
+cut off is sent again, and the relay acknowledges it as the instance it
+holds (never a quarantine):
+
+\`\`\`
+$(grep -o 'kill-9 c-store summary: .*' "$LOG/e2e.txt" | tail -1)
+\`\`\`
 
 ## Network, storage and clock faults
 
