@@ -40,7 +40,7 @@ conformance: build ## run the product against the independent kit in ../shared/c
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	scripts/fuzz.sh $${FUZZTIME:-30s}
 
-chaos: deps ## reliability suites with full counts (100 kills, 1,000 files); rewrites RELIABILITY.md
+chaos: deps ## reliability suites with full counts (100 kills, 1,000 files, 30-minute soak); rewrites RELIABILITY.md
 	scripts/reliability.sh
 
 generate: ## regenerate the PS3.15 tables from ../shared (go generate)

@@ -2,12 +2,18 @@
 # Runs the reliability suites with the given counts and rewrites
 # RELIABILITY.md from what they printed (never by hand).
 # Usage: scripts/reliability.sh        (env: KILLS=100 PATIENTS=40 FUZZTIME=60s
-#                                       DISKFULL_EPISODES=3 DISKFULL_PATIENTS=8)
+#                                       DISKFULL_EPISODES=3 DISKFULL_PATIENTS=8
+#                                       SOAK_DURATION=30m; SOAK_OUTPUT=FILE uses a
+#                                       saved bench/soak.sh output instead of a run)
 #        scripts/reliability.sh diskfull   (only the disk-full suites: rewrites
 #                                           that section of RELIABILITY.md)
+#        scripts/reliability.sh soak [FILE]
+#                                          (only the soak: rewrites the Soak section
+#                                           from FILE, a saved bench/soak.sh output,
+#                                           or from a run for SOAK_DURATION)
 # `make chaos` runs it with the full counts; CI runs the same suites with
-# smaller counts through `make test`. The disk-full suites mount tmpfs
-# file systems: run as root (or with CAP_SYS_ADMIN).
+# smaller counts through `make test` (never the soak). The disk-full suites
+# mount tmpfs file systems: run as root (or with CAP_SYS_ADMIN).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 KILLS=${KILLS:-100}
@@ -15,6 +21,8 @@ PATIENTS=${PATIENTS:-40}
 FUZZTIME=${FUZZTIME:-60s}
 DISKFULL_EPISODES=${DISKFULL_EPISODES:-3}
 DISKFULL_PATIENTS=${DISKFULL_PATIENTS:-8}
+SOAK_DURATION=${SOAK_DURATION:-30m}
+SOAK_OUTPUT=${SOAK_OUTPUT:-}
 LOG=$(mktemp -d /tmp/dicomgate-reliability.XXXXXX)
 start=$(date -u +%Y-%m-%dT%H:%MZ)
 status() { [ "$1" -eq 0 ] && echo pass || echo FAIL; }
@@ -66,6 +74,81 @@ $(grep -o '\(storage-relay-full-[a-z]*\|storage-agent-full-[a-z]*\|storage-relay
 SECTION
 }
 
+# run_soak OUT: bench/soak.sh for SOAK_DURATION into OUT, or a copy of the
+# saved SOAK_OUTPUT; returns the soak's exit status.
+run_soak() {
+  if [ -n "$SOAK_OUTPUT" ]; then
+    cp -p "$SOAK_OUTPUT" "$1"
+    grep -q '^soak summary: verdict=bounded checks=pass ' "$1"
+    return
+  fi
+  DURATION=$SOAK_DURATION bench/soak.sh >"$1" 2>&1
+}
+
+# soak_section OUT RC: the "## Soak" section of RELIABILITY.md from the
+# output OUT of bench/soak.sh (exit status RC).
+soak_section() {
+  local out=$1 rc=$2 sum when gor=""
+  sum=$(grep -o 'soak summary: .*' "$out" | tail -1 | sed 's/soak summary: //')
+  when=$(date -u -r "$out" +%Y-%m-%dT%H:%MZ)
+  sv() { printf '%s\n' "$sum" | tr ' ' '\n' | grep "^$1=" | cut -d= -f2; }
+  if [ -z "$sum" ]; then
+    printf '## Soak (bench/soak.sh) — FAIL\n\nThe soak printed no summary; its last lines:\n\n```\n%s\n```\n' "$(tail -n 20 "$out")"
+    return
+  fi
+  [ -n "$(sv relay_mean)" ] && gor=$'\n'"| mean RSS of each third | relay $(sv relay_mean) MiB, agent $(sv agent_mean) MiB |"
+  [ -n "$(sv relay_goroutines2)" ] && gor=$gor$'\n'"| max goroutines, second third → last third | relay $(sv relay_goroutines2) → $(sv relay_goroutines3), agent $(sv agent_goroutines2) → $(sv agent_goroutines3) |"
+  cat <<SOAK
+## Soak (bench/soak.sh) — $(sv verdict), checks $(sv checks)
+
+\`DURATION=$(sv duration) bench/soak.sh\`, finished on $when (exit status $rc): one
+relay process (SQLite, S3 on versitygw) and one agent process on
+127.0.0.1, the agent's watched folder (after_commit: delete) fed $(sv rate) new
+files/s (a new patient, study and instance each, $(sv size) pixel bytes) by
+bench/soakfeed, and $(sv agents) simulated agents (bench/fleet) uploading
+$(sv fleet_size)-byte sealed files to the same relay, each pausing $(sv fleet_pause)
+between uploads. Samples every $(sv every): RSS (VmRSS), VmHWM, Go heap in
+use (go_memstats_heap_inuse_bytes) of both processes, the agent's queue.
+"bounded" means the maximum RSS of the last third of the run is at most
+$(sv margin_pct) % above that of the second third, for relay and agent.
+
+| check | result |
+| --- | --- |
+| files dropped into the agent's folder | $(sv dropped) |
+| committed: agent queue / relay API | $(sv committed) / $(sv api) |
+| quarantined; left in the queue after $(sv drain) of drain | $(sv quarantined); $(sv queue) |
+| fleet uploads committed; failed | $(sv fleet_files); $(sv fleet_failed) |
+| relay max RSS, second third → last third | $(sv relay_max2) → $(sv relay_max3) MiB |
+| agent max RSS, second third → last third | $(sv agent_max2) → $(sv agent_max3) MiB |
+| relay slope over the last two thirds, RSS / heap | $(sv relay_rss_slope) / $(sv relay_heap_slope) MiB/hour |
+| agent slope over the last two thirds, RSS / heap | $(sv agent_rss_slope) / $(sv agent_heap_slope) MiB/hour |$gor
+
+Samples (MiB; queue, committed and dropped are files; fleet files/s of the
+last interval the fleet reported; the last row is taken after the drain):
+
+$(grep -E '^\| (minute|---:|[ 0-9.]+ \|)' "$out")
+
+Throughput under load (\`bench/fleet.sh\`: 200 simulated agents against one
+relay and against two relays on PostgreSQL) is in BENCHMARKS.md.
+SOAK
+}
+
+if [ "${1:-}" = soak ]; then
+  [ -n "${2:-}" ] && SOAK_OUTPUT=$2
+  run_soak "$LOG/soak.txt"
+  soak_rc=$?
+  soak_section "$LOG/soak.txt" "$soak_rc" >"$LOG/soak.md"
+  # Replace the section (headed "## Load" before the soak existed) up to the
+  # next "## " heading.
+  awk -v sec="$LOG/soak.md" '
+    /^## (Soak|Load)( |$)/ { while ((getline l < sec) > 0) print l; print ""; skip = 1; next }
+    skip && /^## / { skip = 0 }
+    !skip { print }' RELIABILITY.md >"$LOG/RELIABILITY.md" && cp "$LOG/RELIABILITY.md" RELIABILITY.md
+  grep -q '^## Soak' RELIABILITY.md || { echo "reliability: RELIABILITY.md has no Soak section to refresh" >&2; exit 1; }
+  echo "reliability: soak=$(status $soak_rc); Soak section of RELIABILITY.md written (log $LOG/soak.txt)"
+  exit "$soak_rc"
+fi
+
 if [ "${1:-}" = diskfull ]; then
   # Only the disk-full suites: their section of RELIABILITY.md is
   # replaced (up to the next "## " heading), stamped with this run.
@@ -99,6 +182,8 @@ go test -count=1 -v -run 'TestSecuritySuite|TestRoleBoundaries|TestLockout|TestS
 security_rc=$?
 scripts/fuzz.sh "$FUZZTIME" > "$LOG/fuzz.txt" 2>&1
 fuzz_rc=$?
+run_soak "$LOG/soak.txt"
+soak_rc=$?
 
 summary=$(grep -o 'kill-9 summary: .*' "$LOG/e2e.txt" | tail -1 | sed 's/kill-9 summary: //')
 val() { printf '%s\n' "$summary" | tr ' ' '\n' | grep "^$1=" | cut -d= -f2; }
@@ -108,10 +193,11 @@ cat > RELIABILITY.md <<MD
 # Reliability
 
 Generated by \`scripts/reliability.sh\` on $start (2 cores; KILLS=$KILLS,
-PATIENTS=$PATIENTS, FUZZTIME=$FUZZTIME, DISKFULL_EPISODES=$DISKFULL_EPISODES). Do not edit by hand: run
-\`make chaos\` to refresh it. CI runs the same suites with smaller counts
+PATIENTS=$PATIENTS, FUZZTIME=$FUZZTIME, DISKFULL_EPISODES=$DISKFULL_EPISODES, SOAK_DURATION=$SOAK_DURATION). Do not edit by hand: run
+\`make chaos\` to refresh it (\`scripts/reliability.sh soak [OUTPUT]\` refreshes the
+Soak section alone). CI runs the same suites with smaller counts
 inside \`make test\` (20 kills, 500 files; one disk-full episode of 100
-files per suite) and the fuzz targets for 10 s each.
+files per suite) and the fuzz targets for 10 s each; the soak runs only here.
 
 ## Process kills (e2e/kill_test.go TestKillNine) — $(status $e2e_rc)
 
@@ -198,11 +284,7 @@ Fuzzing (\`scripts/fuzz.sh $FUZZTIME\`) — $(status $fuzz_rc):
 $(grep -v '^$' "$LOG/fuzz.txt" | tail -6)
 \`\`\`
 
-## Load
-
-Not part of this script (it needs the machine to itself): \`bench/fleet.sh\`
-simulates 200 agents with their own identities against one relay and
-against two relays on PostgreSQL; results are in BENCHMARKS.md.
+$(soak_section "$LOG/soak.txt" "$soak_rc")
 
 ## Security — $(status $security_rc)
 
@@ -220,5 +302,5 @@ another key are refused at the handshake over QUIC and TCP, each audited as
 
 Logs of this run were kept under /tmp on the machine that ran it.
 MD
-echo "reliability: e2e=$(status $e2e_rc) diskfull=$(status $diskfull_rc) hostile=$(status $hostile_rc) security=$(status $security_rc) fuzz=$(status $fuzz_rc); RELIABILITY.md written"
-[ $((e2e_rc + diskfull_rc + hostile_rc + security_rc + fuzz_rc)) -eq 0 ]
+echo "reliability: e2e=$(status $e2e_rc) diskfull=$(status $diskfull_rc) hostile=$(status $hostile_rc) security=$(status $security_rc) fuzz=$(status $fuzz_rc) soak=$(status $soak_rc); RELIABILITY.md written"
+[ $((e2e_rc + diskfull_rc + hostile_rc + security_rc + fuzz_rc + soak_rc)) -eq 0 ]
