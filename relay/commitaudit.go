@@ -2,9 +2,12 @@ package relay
 
 import (
 	"context"
+	"fmt"
 	"sync"
+	"time"
 
 	"dicomgate/audit"
+	"dicomgate/store"
 	"dicomgate/transport"
 )
 
@@ -16,6 +19,8 @@ import (
 type unaudited struct {
 	mu     sync.Mutex
 	events map[string]audit.Event // +checklocks:mu
+	// late serialises the trail checks of auditCommitted.
+	late sync.Mutex
 }
 
 func (u *unaudited) put(fileID string, ev audit.Event) {
@@ -63,5 +68,43 @@ func (s *Server) auditPending(ctx context.Context, fileID string) error {
 		return transport.RejectStorageFull()
 	}
 	s.pendingAudit.done(fileID)
+	return nil
+}
+
+// auditCommitted makes sure the trail holds the file.committed event of a
+// committed file that an agent sends again, before its receipt goes out
+// again: the event pending in memory (auditPending), or, when this relay
+// did not see the failed append (it restarted, or another relay on the
+// same database committed the file and stopped before its append), one
+// found in the trail; if there is none, it is appended now, marked late
+// with the commit's own time. Only re-sends pay for the lookup.
+func (s *Server) auditCommitted(ctx context.Context, c *checkedOffer, rec *store.FileRecord) error {
+	if err := s.auditPending(ctx, c.offer.ID); err != nil {
+		return err
+	}
+	if c.res.audit == nil {
+		return nil
+	}
+	s.pendingAudit.late.Lock()
+	defer s.pendingAudit.late.Unlock()
+	f := audit.Filter{Since: rec.CommittedAt.Add(-time.Second), Action: audit.ActionFileCommitted,
+		Project: rec.Project, Study: rec.StudyUID}
+	for en, err := range c.res.audit.Query(ctx, f) {
+		if err != nil {
+			return fmt.Errorf("relay: audit query: %w", err)
+		}
+		if en.Object == auditSafe(c.offer.ID) {
+			return nil
+		}
+	}
+	d := manifestDetails(c.manifest)
+	d["recorded_late"] = true
+	d["committed_at"] = rec.CommittedAt.UTC().Format(time.RFC3339Nano)
+	ev := audit.Event{Actor: rec.AgentID, Action: audit.ActionFileCommitted, Project: rec.Project,
+		Study: rec.StudyUID, Object: c.offer.ID, Details: d}
+	if err := s.recordErr(ctx, ev); err != nil {
+		return transport.RejectStorageFull()
+	}
+	s.log.Warn().Str("file_id", c.offer.ID).Msg("commit audited late: its event was missing from the trail")
 	return nil
 }

@@ -73,3 +73,49 @@ func TestReceiptFollowsAuditedCommit(t *testing.T) {
 		t.Fatalf("%d file.committed events after a re-send, want 1", got)
 	}
 }
+
+// TestLateAuditOfCommit: a relay that stops between recording a commit and
+// appending its file.committed event (here: the append fails, then the
+// relay forgets the pending event, as a restart would) must not hand the
+// receipt to the agent's re-send without the event: it finds the trail
+// lacking it and appends it, marked late with the commit's time, exactly
+// once.
+func TestLateAuditOfCommit(t *testing.T) {
+	e := startRelay(t, envOptions{})
+	ctx := context.Background()
+	a := e.enrol(t, testProject, testSite, transport.ModeTCP)
+	f := e.seal(t, a, fileSpec{id: "late"})
+
+	db, err := sql.Open("sqlite", e.cfg.Database.Path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `CREATE TRIGGER audit_full BEFORE INSERT ON audit_entries BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.upload(ctx, f); err == nil || !transport.Retryable(err) {
+		t.Fatalf("upload while the trail refuses writes: %v, want a retryable refusal", err)
+	}
+	e.srv.pendingAudit.mu.Lock()
+	e.srv.pendingAudit.events = nil // what a restart forgets
+	e.srv.pendingAudit.mu.Unlock()
+	if _, err := db.ExecContext(ctx, `DROP TRIGGER audit_full`); err != nil {
+		t.Fatal(err)
+	}
+
+	for range 2 {
+		if _, err := a.upload(ctx, f); err != nil {
+			t.Fatalf("re-send: %v", err)
+		}
+	}
+	var late []audit.Entry
+	for _, en := range e.auditEntries(t, audit.Filter{Action: audit.ActionFileCommitted}) {
+		if en.Object == f.offer.ID {
+			late = append(late, en)
+		}
+	}
+	if len(late) != 1 || late[0].Details["recorded_late"] != true || late[0].Details["committed_at"] == nil {
+		t.Fatalf("file.committed events for the file: %+v, want one marked late with the commit time", late)
+	}
+}

@@ -90,7 +90,7 @@ func (s *Server) committedReceipt(ctx context.Context, c *checkedOffer) (*transp
 	case rec.Project != c.manifest.Project:
 		return nil, reject(CodeConflict, "file id already committed with other content")
 	case rec.SHA256 == c.sha256 && rec.Size == c.offer.Size:
-		if err := s.auditPending(ctx, c.offer.ID); err != nil {
+		if err := s.auditCommitted(ctx, c, rec); err != nil {
 			return nil, err
 		}
 		return decodeReceipt(rec.Receipt)
