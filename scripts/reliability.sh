@@ -103,7 +103,7 @@ soak_section() {
 
 \`DURATION=$(sv duration) bench/soak.sh\`, finished on $when (exit status $rc): one
 relay process (SQLite, S3 on versitygw) and one agent process on
-127.0.0.1, the agent's watched folder (after_commit: delete) fed $(sv rate) new
+127.0.0.1, the agent's watched folder (after_commit: delete) fed up to $(sv rate) new
 files/s (a new patient, study and instance each, $(sv size) pixel bytes) by
 bench/soakfeed, and $(sv agents) simulated agents (bench/fleet) uploading
 $(sv fleet_size)-byte sealed files to the same relay, each pausing $(sv fleet_pause)
