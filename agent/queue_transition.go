@@ -100,11 +100,13 @@ func (q *Queue) MarkSent(ctx context.Context, id int64, receipt []byte) error {
 }
 
 // MarkCommitted moves a claimed sent item to committed and releases it.
+// The manifest, needed only to upload, is dropped (committed is final):
+// the queue keeps a few hundred bytes per file it ever took, not kilobytes.
 // It commits without an fsync: lost on a power cut, the item is back in
 // sent (durable) and is finished again, which changes nothing.
 func (q *Queue) MarkCommitted(ctx context.Context, id int64) error {
 	return q.transitionOn(ctx, q.fast, "mark committed", id, []State{StateSent}, StateCommitted, true,
-		`spool_path = '', next_attempt_at = 0`)
+		`spool_path = '', next_attempt_at = 0, manifest = NULL`)
 }
 
 // MarkProcessed is [Queue.MarkAnonymised] and [Queue.MarkSealed] in one
@@ -123,10 +125,11 @@ func (q *Queue) MarkProcessed(ctx context.Context, id int64, res *ProcessResult,
 // MarkSentCommitted is [Queue.MarkSent] and [Queue.MarkCommitted] in one
 // transaction (with an fsync), for a claimed sealed item whose source is
 // kept (nothing to dispose of): it records the receipt, moves the item to
-// committed and releases it. Remove the spool file after it.
+// committed and releases it, dropping its manifest as MarkCommitted does.
+// Remove the spool file after it.
 func (q *Queue) MarkSentCommitted(ctx context.Context, id int64, receipt []byte) error {
 	return q.transition(ctx, "mark sent and committed", id, []State{StateSealed}, StateCommitted, true,
-		`receipt = ?, reason = '', spool_path = '', next_attempt_at = 0`, receipt)
+		`receipt = ?, reason = '', spool_path = '', next_attempt_at = 0, manifest = NULL`, receipt)
 }
 
 // Quarantine moves a claimed item that is not final to quarantined with

@@ -37,7 +37,8 @@ type testRelay struct {
 	tokens    map[[32]byte]bool
 	committed map[string]*transport.Receipt
 	manifests map[string]*seal.Manifest
-	writes    int // Write calls
+	signed    map[string][]byte // the signed manifests as offered
+	writes    int               // Write calls
 	enrols    int
 	wgKeys    []transport.WireGuardKey // WireGuard keys enrolled, in order
 }
@@ -49,7 +50,8 @@ func newTestRelay(t *testing.T) *testRelay {
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	must(t, err)
 	r := &testRelay{t: t, ca: ca, priv: priv, dir: t.TempDir(), addr: "127.0.0.1:0",
-		tokens: map[[32]byte]bool{}, committed: map[string]*transport.Receipt{}, manifests: map[string]*seal.Manifest{}}
+		tokens: map[[32]byte]bool{}, committed: map[string]*transport.Receipt{}, manifests: map[string]*seal.Manifest{},
+		signed: map[string][]byte{}}
 	t.Cleanup(r.stop)
 	return r
 }
@@ -186,6 +188,7 @@ func (r *testRelay) Write(ctx context.Context, peer transport.Peer, offer *trans
 	r.mu.Lock()
 	r.committed[offer.ID] = rec
 	r.manifests[offer.ID] = m
+	r.signed[offer.ID] = offer.Manifest
 	r.mu.Unlock()
 	return rec, nil
 }
@@ -203,6 +206,13 @@ func (r *testRelay) stats() (committed, writes int) {
 }
 
 // object returns the committed sealed file with the given id.
+// signedManifest returns the signed manifest file id was committed with.
+func (r *testRelay) signedManifest(id string) []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.signed[id]
+}
+
 func (r *testRelay) object(id string) []byte {
 	r.t.Helper()
 	b, err := os.ReadFile(r.path(id))
