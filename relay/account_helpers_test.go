@@ -175,38 +175,13 @@ func newPassword(login string) string { return "Kx7#vq2-Lw9!" + string(rune('A'+
 // auditCount counts the audit entries matching f.
 func (e *acctEnv) auditCount(t *testing.T, f audit.Filter) int {
 	t.Helper()
-	res, err := e.srv.resources()
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, err := range res.audit.Query(context.Background(), f) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		n++
-	}
-	return n
+	return len(e.auditEntries(t, f))
 }
 
 // lastAudit returns the last audit entry matching f, or fails.
 func (e *acctEnv) lastAudit(t *testing.T, f audit.Filter) audit.Entry {
 	t.Helper()
-	res, err := e.srv.resources()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var last *audit.Entry
-	for en, err := range res.audit.Query(context.Background(), f) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		last = &en
-	}
-	if last == nil {
-		t.Fatalf("no audit entry matches %+v", f)
-	}
-	return *last
+	return lastEntry(t, e.env, f)
 }
 
 // grant is a shorthand.

@@ -292,19 +292,9 @@ func TestWireGuardEnrolNeedsTunnel(t *testing.T) {
 // lastEntry returns the last audit entry matching f, or fails.
 func lastEntry(t *testing.T, e *env, f audit.Filter) audit.Entry {
 	t.Helper()
-	res, err := e.srv.resources()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var last *audit.Entry
-	for en, err := range res.audit.Query(context.Background(), f) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		last = &en
-	}
-	if last == nil {
+	all := e.auditEntries(t, f)
+	if len(all) == 0 {
 		t.Fatalf("no audit entry matches %+v", f)
 	}
-	return *last
+	return all[len(all)-1]
 }
