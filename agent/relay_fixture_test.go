@@ -40,7 +40,12 @@ type testRelay struct {
 	signed    map[string][]byte // the signed manifests as offered
 	writes    int               // Write calls
 	enrols    int
-	wgKeys    []transport.WireGuardKey // WireGuard keys enrolled, in order
+	offsets   []int64 // the offset of every Write call, in order
+	// holdAt, when > 0, makes the next Write stage at most holdAt bytes,
+	// close held and wait for the server to stop, as a cut connection.
+	holdAt int64
+	held   chan struct{}
+	wgKeys []transport.WireGuardKey // WireGuard keys enrolled, in order
 }
 
 func newTestRelay(t *testing.T) *testRelay {
@@ -123,36 +128,57 @@ func (r *testRelay) Enrol(ctx context.Context, req *transport.EnrolRequest) (*tr
 // wgRelayKey is the WireGuard public key the fixture grants name.
 func (r *testRelay) wgRelayKey() transport.WireGuardKey { return transport.WireGuardKey{0x42, 1} }
 
-func (r *testRelay) Begin(ctx context.Context, peer transport.Peer, offer *transport.Offer) (int64, *transport.Receipt, error) {
+func (r *testRelay) Begin(ctx context.Context, peer transport.Peer, offer *transport.Offer) (transport.Upload, *transport.Receipt, error) {
 	pub, ok := peer.Certificate.PublicKey.(ed25519.PublicKey)
 	if !ok {
-		return 0, nil, &transport.RejectedError{Code: transport.CodeForbidden, Message: "agent key is not ed25519"}
+		return nil, nil, &transport.RejectedError{Code: transport.CodeForbidden, Message: "agent key is not ed25519"}
 	}
 	m, err := seal.OpenManifest(offer.Manifest, seal.TrustKeys(pub))
 	if err != nil || m.FileID != offer.ID || m.AgentID != peer.AgentID ||
 		m.CiphertextSize != offer.Size || m.CiphertextSHA256 != hex.EncodeToString(offer.SHA256[:]) {
-		return 0, nil, &transport.RejectedError{Code: transport.CodeForbidden, Message: "manifest does not verify"}
+		return nil, nil, &transport.RejectedError{Code: transport.CodeForbidden, Message: "manifest does not verify"}
 	}
 	r.mu.Lock()
 	rec := r.committed[offer.ID]
 	r.mu.Unlock()
 	if rec != nil {
-		return 0, rec, nil
+		return nil, rec, nil
 	}
+	up := &testUpload{r: r, offer: offer}
 	fi, err := os.Stat(r.path(offer.ID))
 	if errors.Is(err, os.ErrNotExist) {
-		return 0, nil, nil
+		return up, nil, nil
 	}
 	if err != nil {
-		return 0, nil, err
+		return nil, nil, err
 	}
-	return min(fi.Size(), offer.Size), nil, nil
+	up.have = min(fi.Size(), offer.Size)
+	return up, nil, nil
 }
 
-func (r *testRelay) Write(ctx context.Context, peer transport.Peer, offer *transport.Offer, offset int64, body io.Reader) (*transport.Receipt, error) {
+// testUpload is an upload testRelay began.
+type testUpload struct {
+	r     *testRelay
+	offer *transport.Offer
+	have  int64
+}
+
+func (u *testUpload) Offset() int64 { return u.have }
+
+func (u *testUpload) Write(ctx context.Context, body io.Reader) (*transport.Receipt, error) {
+	return u.r.write(ctx, u.offer, u.have, body)
+}
+
+func (r *testRelay) write(ctx context.Context, offer *transport.Offer, offset int64, body io.Reader) (*transport.Receipt, error) {
 	r.mu.Lock()
 	r.writes++
+	r.offsets = append(r.offsets, offset)
+	holdAt, held := r.holdAt, r.held
+	r.holdAt = 0
 	r.mu.Unlock()
+	if holdAt > 0 {
+		return nil, r.cut(ctx, offer, offset, holdAt, body, held)
+	}
 	f, err := os.OpenFile(r.path(offer.ID), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
@@ -191,6 +217,32 @@ func (r *testRelay) Write(ctx context.Context, peer transport.Peer, offer *trans
 	r.signed[offer.ID] = offer.Manifest
 	r.mu.Unlock()
 	return rec, nil
+}
+
+// cut stages body up to holdAt bytes at offset, signals held and blocks
+// until ctx ends (the server stops): the agent sees its connection die.
+func (r *testRelay) cut(ctx context.Context, offer *transport.Offer, offset, holdAt int64, body io.Reader, held chan struct{}) error {
+	f, err := os.OpenFile(r.path(offer.ID), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return err
+	}
+	if _, err := io.CopyN(f, body, holdAt-offset); err != nil {
+		return err
+	}
+	close(held)
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// writeOffsets returns the offset of every Write call so far.
+func (r *testRelay) writeOffsets() []int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]int64(nil), r.offsets...)
 }
 
 func (r *testRelay) path(id string) string {

@@ -8,18 +8,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"dicomgate/store"
 	"dicomgate/transport"
 )
 
-// commit stores a verified staged file and its manifest, records it and
+// commit stores a verified file (body, read from its start) and its manifest, records it and
 // returns the signed receipt. A different file already committed for the
 // same instance is kept under conflicts/ and refused with CodeConflict; the
 // committed object is never overwritten.
-func (s *Server) commit(ctx context.Context, c *checkedOffer, f *os.File) (*transport.Receipt, error) {
+func (s *Server) commit(ctx context.Context, c *checkedOffer, body io.ReadSeeker) (*transport.Receipt, error) {
 	res, m, start := c.res, c.manifest, time.Now()
 	holder, err := instanceHolder(ctx, res.db, m.Project, m.StudyInstanceUID, m.SOPInstanceUID)
 	if err != nil {
@@ -35,13 +34,13 @@ func (s *Server) commit(ctx context.Context, c *checkedOffer, f *os.File) (*tran
 	case holder != nil && holder.PlainSHA256 == m.PlaintextSHA256:
 		return s.resealedReceipt(c, holder), nil
 	case holder != nil:
-		return nil, s.storeConflict(ctx, c, f)
+		return nil, s.storeConflict(ctx, c, body)
 	}
 	// No record holds the instance, so none references its object key: an
 	// object there is the leftover of an interrupted commit and is simply
 	// replaced (one PUT, no HEAD). Races between writers are decided by
 	// CommitFile below.
-	if err := res.objects.Put(ctx, c.keys.object, f, c.offer.Size); err != nil {
+	if err := res.objects.Put(ctx, c.keys.object, body, c.offer.Size); err != nil {
 		return nil, fmt.Errorf("relay: put object: %w", err)
 	}
 	// The signed manifest lives in the file record (the API serves it from
@@ -86,10 +85,10 @@ func (s *Server) commit(ctx context.Context, c *checkedOffer, f *os.File) (*tran
 		return s.resealedReceipt(c, existing), nil
 	case errors.Is(err, store.ErrConflict):
 		s.dropOrphan(ctx, res.objects, c.keys, existing.ObjectKey)
-		if _, serr := f.Seek(0, io.SeekStart); serr != nil {
-			return nil, fmt.Errorf("relay: staging file: %w", serr)
+		if _, serr := body.Seek(0, io.SeekStart); serr != nil {
+			return nil, fmt.Errorf("relay: staged file: %w", serr)
 		}
-		return nil, s.storeConflict(ctx, c, f)
+		return nil, s.storeConflict(ctx, c, body)
 	default:
 		return nil, fmt.Errorf("relay: commit file: %w", err)
 	}
@@ -162,15 +161,15 @@ func (s *Server) resealedReceipt(c *checkedOffer, holder *store.FileRecord) *tra
 	return rcpt
 }
 
-// storeConflict keeps a refused conflicting upload under conflicts/,
-// records the conflict and returns the refusal for the agent.
-func (s *Server) storeConflict(ctx context.Context, c *checkedOffer, f *os.File) error {
+// storeConflict keeps a refused conflicting upload (body) under
+// conflicts/, records the conflict and returns the refusal for the agent.
+func (s *Server) storeConflict(ctx context.Context, c *checkedOffer, body io.Reader) error {
 	m := c.manifest
 	keys, err := conflictKeys(m.Project, m.SOPInstanceUID, c.offer.ID)
 	if err != nil {
 		return reject(CodeBadIdentifier, "project or uid outside the allowed character set")
 	}
-	if err := c.res.objects.Put(ctx, keys.object, f, c.offer.Size); err != nil {
+	if err := c.res.objects.Put(ctx, keys.object, body, c.offer.Size); err != nil {
 		return fmt.Errorf("relay: put conflict: %w", err)
 	}
 	if err := c.res.objects.Put(ctx, keys.manifest, bytes.NewReader(c.offer.Manifest), int64(len(c.offer.Manifest))); err != nil {

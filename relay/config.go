@@ -106,6 +106,11 @@ type Config struct {
 	// Accounts sets the password, lockout, second-factor and session
 	// rules of user accounts; see [AccountsConfig] for the defaults.
 	Accounts AccountsConfig `yaml:"accounts"`
+
+	// Staging sets how much of the uploads in flight the relay holds in
+	// memory rather than in staging files; see [StagingConfig] for the
+	// defaults.
+	Staging StagingConfig `yaml:"staging"`
 }
 
 // StoreConfig selects the object store.
@@ -274,6 +279,7 @@ func (c *Config) SetDefaults() {
 		c.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	c.Accounts.setDefaults()
+	c.Staging.setDefaults()
 }
 
 // ResolvePaths makes DataDir absolute against base and fills the paths that

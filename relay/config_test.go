@@ -15,7 +15,8 @@ func TestExampleConfigLoads(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Listen != ":7443" || c.APIListen != ":8443" || c.Store.Type != "fs" || len(c.Projects) != 1 ||
-		len(c.Readers) != 1 || c.EnrolmentTokenTTL != 72*time.Hour {
+		len(c.Readers) != 1 || c.EnrolmentTokenTTL != 72*time.Hour ||
+		c.Staging.MemoryBudget != DefaultStagingMemoryBudget || c.Staging.MemoryFileLimit != DefaultStagingMemoryFileLimit {
 		t.Fatalf("unexpected config: %+v", c)
 	}
 }
@@ -31,7 +32,8 @@ func TestZeroConfigGivesDefaults(t *testing.T) {
 		t.Fatalf("paths: %+v", c)
 	}
 	if c.Listen != DefaultListen || c.APIListen != DefaultAPIListen || len(c.Projects) != 1 || c.Projects[0].ID != DefaultProject ||
-		c.AgentCertValidity != DefaultAgentCertValidity || c.ShutdownTimeout != DefaultShutdownTimeout {
+		c.AgentCertValidity != DefaultAgentCertValidity || c.ShutdownTimeout != DefaultShutdownTimeout ||
+		c.Staging != (StagingConfig{MemoryBudget: DefaultStagingMemoryBudget, MemoryFileLimit: DefaultStagingMemoryFileLimit}) {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -58,7 +60,8 @@ readers:
   - name: lab
     token_hash: 0000000000000000000000000000000000000000000000000000000000000000
     projects: [missing]
-`, []string{"listen:", "store.type:", "database.type:", "projects[0].id:", "projects[0].recipients[0]:",
+staging: {memory_budget: -2, memory_file_limit: -1}
+`, []string{"staging.memory_budget:", "staging.memory_file_limit:", "listen:", "store.type:", "database.type:", "projects[0].id:", "projects[0].recipients[0]:",
 			"projects[0].policy_hashes[0]:", "projects[2].id: duplicate", "readers[0].name:", "readers[0].token_hash:",
 			"readers[0].projects:", "readers[1].projects[0]: unknown project"}},
 		{"s3 without endpoint", "store: {type: s3}\n", []string{"store.s3:"}},

@@ -114,6 +114,7 @@ func (c *Config) Validate() error {
 	if c.ShutdownTimeout < 0 {
 		add("shutdown_timeout: must be positive")
 	}
+	errs = append(errs, c.Staging.validate()...)
 	if len(errs) > 0 {
 		return &ConfigError{Problems: errs}
 	}

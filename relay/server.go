@@ -36,6 +36,8 @@ type Server struct {
 	version string
 
 	stages stageLocks
+	// mem holds the uploads received in memory (staging_memory.go).
+	mem *memStaging
 	// pendingAudit holds commit events whose append failed (see auditCommit).
 	pendingAudit unaudited
 
@@ -43,7 +45,8 @@ type Server struct {
 	full fullStorage
 
 	// onStaged, when set (tests), is called after each chunk is staged
-	// with the file ID and the bytes staged so far.
+	// (in the staging file or in memory) with the file ID and the bytes
+	// received so far.
 	onStaged func(fileID string, staged int64)
 
 	ready chan struct{}
@@ -123,6 +126,7 @@ func New(cfg Config, logger zerolog.Logger, opts ...Option) (*Server, error) {
 		cfg:    cfg,
 		log:    logger,
 		stages: stageLocks{m: map[string]*stageLock{}},
+		mem:    newMemStaging(cfg.Staging),
 		full:   fullStorage{gauge: mon.storageFull},
 		ready:  make(chan struct{}),
 		mon:    mon,

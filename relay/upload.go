@@ -103,43 +103,55 @@ func (s *Server) committedReceipt(ctx context.Context, c *checkedOffer) (*transp
 	}
 }
 
-// Begin implements transport.Handler.
-func (h handler) Begin(ctx context.Context, peer transport.Peer, offer *transport.Offer) (int64, *transport.Receipt, error) {
+// Begin implements transport.Handler: it checks the offer (enrolment,
+// manifest signature, project rules) once for the whole upload and says
+// how many bytes of it are staged.
+func (h handler) Begin(ctx context.Context, peer transport.Peer, offer *transport.Offer) (transport.Upload, *transport.Receipt, error) {
 	s := h.s
 	s.mon.agentSeen(peer.AgentID)
 	c, err := s.checkOffer(ctx, peer, offer)
 	if err != nil {
 		s.logRefusal(peer, offer, err)
-		return 0, nil, err
+		return nil, nil, err
 	}
 	if rcpt, err := s.committedReceipt(ctx, c); err != nil || rcpt != nil {
-		return 0, rcpt, err
+		return nil, rcpt, err
 	}
 	path := stagePath(c.res.stagingDir, peer.AgentID, offer)
 	unlock, err := s.stages.lock(ctx, path)
 	if err != nil {
-		return 0, nil, err
+		return nil, nil, err
 	}
 	defer unlock()
 	have, err := stagedSize(path, offer.Size)
 	if err != nil {
-		return 0, nil, fmt.Errorf("relay: staged size: %w", err)
+		return nil, nil, fmt.Errorf("relay: staged size: %w", err)
 	}
-	return have, nil, nil
+	return &upload{s: s, peer: peer, c: c, path: path, have: have}, nil, nil
 }
 
-// Write implements transport.Handler: it stages the bytes at offset (kept,
-// fsynced, when the stream is cut), verifies size and SHA-256 and commits.
-func (h handler) Write(ctx context.Context, peer transport.Peer, offer *transport.Offer, offset int64, r io.Reader) (*transport.Receipt, error) {
-	s := h.s
-	defer s.mon.uploading(peer.AgentID)()
-	c, err := s.checkOffer(ctx, peer, offer)
-	if err != nil {
-		s.logRefusal(peer, offer, err)
-		return nil, err
-	}
-	path := stagePath(c.res.stagingDir, peer.AgentID, offer)
-	unlock, err := s.stages.lock(ctx, path)
+// upload is an upload Begin accepted, its offer checked.
+type upload struct {
+	s    *Server
+	peer transport.Peer
+	c    *checkedOffer
+	path string // staging file
+	have int64  // bytes staged when Begin looked
+}
+
+var _ transport.Upload = (*upload)(nil)
+
+// Offset implements transport.Upload.
+func (u *upload) Offset() int64 { return u.have }
+
+// Write implements transport.Upload: it stages the bytes from Offset on
+// (kept, fsynced, when the stream is cut), verifies size and SHA-256 and
+// commits. A small file sent whole is received in memory (writeMemory),
+// others in the staging file (writeStaged).
+func (u *upload) Write(ctx context.Context, r io.Reader) (*transport.Receipt, error) {
+	s, c := u.s, u.c
+	defer s.mon.uploading(u.peer.AgentID)()
+	unlock, err := s.stages.lock(ctx, u.path)
 	if err != nil {
 		return nil, err
 	}
@@ -148,6 +160,18 @@ func (h handler) Write(ctx context.Context, peer transport.Peer, offer *transpor
 	if rcpt, err := s.committedReceipt(ctx, c); err != nil || rcpt != nil {
 		return rcpt, err
 	}
+	if u.have == 0 {
+		if m := s.mem.take(c.offer.Size); m != nil {
+			defer m.release()
+			return s.writeMemory(ctx, u.peer, c, u.path, m, r)
+		}
+	}
+	return s.writeStaged(ctx, u.peer, c, u.path, u.have, r)
+}
+
+// writeStaged is Write through the staging file at path.
+func (s *Server) writeStaged(ctx context.Context, peer transport.Peer, c *checkedOffer, path string, offset int64, r io.Reader) (*transport.Receipt, error) {
+	offer := c.offer
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if store.IsFull(err) {
 		return nil, s.refuseFull(ctx, peer, offer, "staging", err)

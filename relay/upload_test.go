@@ -276,30 +276,53 @@ func (o *offsetRecorder) ReadAt(p []byte, off int64) (int, error) {
 	return o.r.ReadAt(p, off)
 }
 
+// TestResumeAfterCut cuts an upload once the relay holds one chunk, in
+// memory and (memory staging off) in the staging file: the staging file
+// then holds exactly the bytes received, and the agent resumes from there,
+// sending none of them again.
 func TestResumeAfterCut(t *testing.T) {
 	const gate = transport.DataChunkSize
 	for _, mode := range []transport.Mode{transport.ModeQUIC, transport.ModeTCP} {
-		t.Run(string(mode), func(t *testing.T) {
-			e, a, f := cutUpload(t, mode, gate)
+		for _, st := range stagings {
+			t.Run(string(mode)+"/"+st.name, func(t *testing.T) {
+				e, a, f := cutUpload(t, mode, gate, st.config)
+				r, _ := e.srv.resources()
+				staged, err := os.ReadFile(stagePath(r.stagingDir, a.id, f.offer))
+				if err != nil {
+					t.Fatalf("cut upload not kept: %v", err)
+				}
+				if int64(len(staged)) < gate || !bytes.Equal(staged, f.sealed[:len(staged)]) {
+					t.Fatalf("staging file holds %d bytes (a prefix: %v), want the %d received", len(staged),
+						bytes.HasPrefix(f.sealed, staged), gate)
+				}
 
-			rec := &offsetRecorder{r: bytes.NewReader(f.sealed), first: -1}
-			rcpt, err := a.conn.Upload(context.Background(), f.offer, rec)
-			if err != nil {
-				t.Fatalf("resumed upload: %v", err)
-			}
-			if rec.first < gate {
-				t.Fatalf("resumed from %d, want at least %d (staged bytes kept)", rec.first, gate)
-			}
-			r, _ := e.srv.resources()
-			if !bytes.Equal(readObject(t, r.objects, rcpt.ObjectKey), f.sealed) {
-				t.Fatal("resumed object differs")
-			}
-			checkDirNoPlaintext(t, e.cfg.DataDir)
-			if left := dcmFiles(t, r.stagingDir); len(left) != 0 {
-				t.Fatalf("staging not cleaned: %v", left)
-			}
-		})
+				rec := &offsetRecorder{r: bytes.NewReader(f.sealed), first: -1}
+				rcpt, err := a.conn.Upload(context.Background(), f.offer, rec)
+				if err != nil {
+					t.Fatalf("resumed upload: %v", err)
+				}
+				if rec.first != int64(len(staged)) {
+					t.Fatalf("resumed from %d, want %d (the staged bytes)", rec.first, len(staged))
+				}
+				if !bytes.Equal(readObject(t, r.objects, rcpt.ObjectKey), f.sealed) {
+					t.Fatal("resumed object differs")
+				}
+				checkDirNoPlaintext(t, e.cfg.DataDir)
+				if left := dcmFiles(t, r.stagingDir); len(left) != 0 {
+					t.Fatalf("staging not cleaned: %v", left)
+				}
+			})
+		}
 	}
+}
+
+// stagings are the two ways the relay holds an upload before its commit.
+var stagings = []struct {
+	name   string
+	config func(*Config)
+}{
+	{"memory", nil},
+	{"file", func(c *Config) { c.Staging.MemoryBudget = -1 }},
 }
 
 func TestStageLocksWaitAndCancel(t *testing.T) {
@@ -336,55 +359,69 @@ func TestStageLocksWaitAndCancel(t *testing.T) {
 // mismatch (which would quarantine a good file), the staging file is
 // dropped, and the next attempt starts from zero and commits.
 func TestResumeOverDamagedStaging(t *testing.T) {
-	e, a, f := cutUpload(t, transport.ModeQUIC, transport.DataChunkSize)
-	r, _ := e.srv.resources()
-	staged := dcmFiles(t, r.stagingDir)
-	if len(staged) != 1 {
-		t.Fatalf("staging holds %v, want one partial file", staged)
-	}
-	path := filepath.Join(r.stagingDir, staged[0])
-	fh, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := fh.WriteAt([]byte("torn"), 100); err != nil {
-		t.Fatal(err)
-	}
-	fh.Close()
+	for _, st := range stagings {
+		t.Run(st.name, func(t *testing.T) {
+			e, a, f := cutUpload(t, transport.ModeQUIC, transport.DataChunkSize, st.config)
+			r, _ := e.srv.resources()
+			staged := dcmFiles(t, r.stagingDir)
+			if len(staged) != 1 {
+				t.Fatalf("staging holds %v, want one partial file", staged)
+			}
+			path := filepath.Join(r.stagingDir, staged[0])
+			fh, err := os.OpenFile(path, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := fh.WriteAt([]byte("torn"), 100); err != nil {
+				t.Fatal(err)
+			}
+			fh.Close()
 
-	_, err = a.conn.Upload(context.Background(), f.offer, bytes.NewReader(f.sealed))
-	var rej *transport.RejectedError
-	if err == nil || !transport.Retryable(err) || (errors.As(err, &rej) && rej.Code == transport.CodeHashMismatch) {
-		t.Fatalf("resume over damaged staging: %v, want a retryable refusal", err)
-	}
-	if left := dcmFiles(t, r.stagingDir); len(left) != 0 {
-		t.Fatalf("damaged staging file kept: %v", left)
-	}
-	rec := &offsetRecorder{r: bytes.NewReader(f.sealed), first: -1}
-	rcpt, err := a.conn.Upload(context.Background(), f.offer, rec)
-	if err != nil {
-		t.Fatalf("upload after the damaged staging was dropped: %v", err)
-	}
-	if rec.first != 0 {
-		t.Fatalf("restarted from %d, want 0", rec.first)
-	}
-	if !bytes.Equal(readObject(t, r.objects, rcpt.ObjectKey), f.sealed) {
-		t.Fatal("committed object differs")
+			_, err = a.conn.Upload(context.Background(), f.offer, bytes.NewReader(f.sealed))
+			var rej *transport.RejectedError
+			if err == nil || !transport.Retryable(err) || (errors.As(err, &rej) && rej.Code == transport.CodeHashMismatch) {
+				t.Fatalf("resume over damaged staging: %v, want a retryable refusal", err)
+			}
+			if left := dcmFiles(t, r.stagingDir); len(left) != 0 {
+				t.Fatalf("damaged staging file kept: %v", left)
+			}
+			rec := &offsetRecorder{r: bytes.NewReader(f.sealed), first: -1}
+			rcpt, err := a.conn.Upload(context.Background(), f.offer, rec)
+			if err != nil {
+				t.Fatalf("upload after the damaged staging was dropped: %v", err)
+			}
+			if rec.first != 0 {
+				t.Fatalf("restarted from %d, want 0", rec.first)
+			}
+			if !bytes.Equal(readObject(t, r.objects, rcpt.ObjectKey), f.sealed) {
+				t.Fatal("committed object differs")
+			}
+		})
 	}
 }
 
-// cutUpload starts a relay and an agent over mode, and uploads a file of
-// four chunks whose stream is cut once the relay has staged gate bytes; it
-// checks that the cut is reported as retryable.
-func cutUpload(t *testing.T, mode transport.Mode, gate int64) (*env, *testAgent, *testFile) {
+// cutUpload starts a relay (its configuration adjusted by config, if not
+// nil) and an agent over mode, and uploads a file of four chunks whose
+// stream is cut once the relay has staged gate bytes; it checks that the
+// cut is reported as retryable, and returns once the relay is done with
+// the cut stream (it holds the file's stage lock until then).
+func cutUpload(t *testing.T, mode transport.Mode, gate int64, config func(*Config)) (*env, *testAgent, *testFile) {
+	t.Helper()
+	return cutUploadEnv(t, mode, gate, envOptions{config: config})
+}
+
+// cutUploadEnv is cutUpload with a relay started with o (its onStaged
+// replaced).
+func cutUploadEnv(t *testing.T, mode transport.Mode, gate int64, o envOptions) (*env, *testAgent, *testFile) {
 	t.Helper()
 	reached := make(chan struct{})
 	var once sync.Once
-	e := startRelay(t, envOptions{onStaged: func(_ string, staged int64) {
+	o.onStaged = func(_ string, staged int64) {
 		if staged >= gate {
 			once.Do(func() { close(reached) })
 		}
-	}})
+	}
+	e := startRelay(t, o)
 	a := e.enrol(t, testProject, testSite, mode)
 	f := e.seal(t, a, fileSpec{size: 4 * transport.DataChunkSize})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -398,5 +435,11 @@ func cutUpload(t *testing.T, mode transport.Mode, gate int64) (*env, *testAgent,
 	if err := <-errc; err == nil || !transport.Retryable(err) {
 		t.Fatalf("cut upload: %v, want a retryable error", err)
 	}
+	r, _ := e.srv.resources()
+	unlock, err := e.srv.stages.lock(context.Background(), stagePath(r.stagingDir, a.id, f.offer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock()
 	return e, a, f
 }

@@ -20,7 +20,7 @@ import (
 	"time"
 )
 
-// writeRecord describes one finished Handler.Write call.
+// writeRecord describes one finished Upload.Write call.
 type writeRecord struct {
 	id       string
 	offset   int64
@@ -110,25 +110,40 @@ func (h *stagingHandler) Renew(ctx context.Context, peer Peer, req *RenewRequest
 	return &RenewResponse{CertChain: [][]byte{der}}, nil
 }
 
-func (h *stagingHandler) Begin(ctx context.Context, peer Peer, offer *Offer) (int64, *Receipt, error) {
+func (h *stagingHandler) Begin(ctx context.Context, peer Peer, offer *Offer) (Upload, *Receipt, error) {
 	h.mu.Lock()
 	h.begins++
 	rec := h.committed[offer.ID]
 	h.mu.Unlock()
 	if rec != nil {
-		return 0, rec, nil
+		return nil, rec, nil
 	}
+	up := &stagingUpload{h: h, offer: offer}
 	fi, err := os.Stat(h.path(offer.ID))
 	if errors.Is(err, os.ErrNotExist) {
-		return 0, nil, nil
+		return up, nil, nil
 	}
 	if err != nil {
-		return 0, nil, err
+		return nil, nil, err
 	}
-	return min(fi.Size(), offer.Size), nil, nil
+	up.have = min(fi.Size(), offer.Size)
+	return up, nil, nil
 }
 
-func (h *stagingHandler) Write(ctx context.Context, peer Peer, offer *Offer, offset int64, r io.Reader) (rec *Receipt, err error) {
+// stagingUpload is an upload stagingHandler began.
+type stagingUpload struct {
+	h     *stagingHandler
+	offer *Offer
+	have  int64
+}
+
+func (u *stagingUpload) Offset() int64 { return u.have }
+
+func (u *stagingUpload) Write(ctx context.Context, r io.Reader) (*Receipt, error) {
+	return u.h.write(u.offer, u.have, r)
+}
+
+func (h *stagingHandler) write(offer *Offer, offset int64, r io.Reader) (rec *Receipt, err error) {
 	var received int64
 	defer func() {
 		h.writes <- writeRecord{id: offer.ID, offset: offset, received: received, err: err}

@@ -41,13 +41,22 @@ type Handler interface {
 	Enrol(ctx context.Context, req *EnrolRequest) (*EnrolResponse, error)
 	// Begin starts or resumes an upload from an authenticated peer. It
 	// returns the committed receipt when the file is already committed
-	// (idempotent re-send), otherwise the number of bytes already staged
-	// (0 <= have <= offer.Size) from which the agent continues.
-	Begin(ctx context.Context, peer Peer, offer *Offer) (have int64, done *Receipt, err error)
-	// Write receives the file bytes offset..offer.Size. The relay stages
+	// (idempotent re-send), otherwise the accepted upload, which the
+	// server continues with at once: what Begin checked about the peer and
+	// the offer holds for its Write.
+	Begin(ctx context.Context, peer Peer, offer *Offer) (Upload, *Receipt, error)
+}
+
+// Upload is an upload a [Handler] began. The server calls Offset, then
+// Write at most once (not when the agent is gone).
+type Upload interface {
+	// Offset returns the number of bytes already staged (0 <= have <=
+	// offer.Size) from which the agent continues.
+	Offset() int64
+	// Write receives the file bytes Offset()..offer.Size. The relay stages
 	// them as they come (so a cut connection resumes from what arrived),
 	// and once r returns io.EOF verifies length, hash and manifest, commits,
 	// and returns the receipt. r returns another error when the stream is cut
 	// or the agent sends more or fewer bytes than offered.
-	Write(ctx context.Context, peer Peer, offer *Offer, offset int64, r io.Reader) (*Receipt, error)
+	Write(ctx context.Context, r io.Reader) (*Receipt, error)
 }

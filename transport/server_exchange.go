@@ -90,7 +90,7 @@ func (s *Server) upload(ctx context.Context, peer Peer, payload []byte, r *bufio
 		return clean
 	}
 	log := s.log.With().Str("agent_id", peer.AgentID).Str("file_id", offer.ID).Str("proto", string(peer.Protocol)).Logger()
-	have, done, err := s.cfg.Handler.Begin(ctx, peer, offer)
+	up, done, err := s.cfg.Handler.Begin(ctx, peer, offer)
 	switch {
 	case err != nil:
 		s.reply(w, FrameError, marshalError(s.rejection(err)))
@@ -99,7 +99,13 @@ func (s *Server) upload(ctx context.Context, peer Peer, payload []byte, r *bufio
 		log.Debug().Msg("already committed")
 		s.reply(w, FrameReceipt, done.marshal())
 		return clean
-	case have < 0 || have > offer.Size:
+	case up == nil:
+		log.Error().Msg("handler returned neither upload, receipt nor error")
+		s.reply(w, FrameError, marshalError(rejInternal))
+		return clean
+	}
+	have := up.Offset()
+	if have < 0 || have > offer.Size {
 		log.Error().Int64("have", have).Msg("handler returned an offset outside the file")
 		s.reply(w, FrameError, marshalError(rejInternal))
 		return clean
@@ -108,7 +114,7 @@ func (s *Server) upload(ctx context.Context, peer Peer, payload []byte, r *bufio
 		return exchangeResult{state: exchangeBroken}
 	}
 	dr := &dataReader{r: r, remaining: offer.Size - have}
-	rec, err := s.cfg.Handler.Write(ctx, peer, offer, have, dr)
+	rec, err := up.Write(ctx, dr)
 	switch {
 	case dr.reject != nil:
 		log.Debug().Str("code", dr.reject.Code).Msg("upload refused")
@@ -181,7 +187,7 @@ func (s *Server) reply(w *bufio.Writer, typ FrameType, payload []byte) bool {
 }
 
 // dataReader yields the bytes of the Data frames up to Done, enforcing the
-// offered size. It is the io.Reader passed to Handler.Write.
+// offered size. It is the io.Reader passed to Upload.Write.
 type dataReader struct {
 	r         *bufio.Reader
 	remaining int64 // bytes still expected before Done

@@ -1,0 +1,52 @@
+package relay
+
+import "fmt"
+
+// Defaults of [StagingConfig] fields. The budget stays well under the
+// relay's 96 MiB soft memory limit (cmd/dicomgate/gc.go) with its few tens
+// of MiB of live heap: a budget near it would keep the collector busy.
+const (
+	DefaultStagingMemoryBudget    = 32 << 20
+	DefaultStagingMemoryFileLimit = 8 << 20
+)
+
+// StagingConfig sets where uploads are held between their first byte and
+// their commit. A file of at most MemoryFileLimit bytes whose upload
+// starts at offset zero is received in memory while the relay-wide
+// MemoryBudget allows it, and committed from there: no staging file is
+// created, written, read back or removed. When its stream is cut, what
+// arrived is written to the staging file (fsynced) for the agent to resume
+// from, as for uploads staged in files. Larger files, resumed uploads and
+// uploads meeting an exhausted budget are staged in files; none waits for
+// memory.
+type StagingConfig struct {
+	// MemoryBudget bounds the bytes of all uploads held in memory at
+	// once, in bytes. -1 stages every upload in a file. Default 32 MiB.
+	MemoryBudget int64 `yaml:"memory_budget"`
+
+	// MemoryFileLimit is the size of the largest file received in
+	// memory, in bytes. Default 8 MiB.
+	MemoryFileLimit int64 `yaml:"memory_file_limit"`
+}
+
+// setDefaults fills the zero fields.
+func (c *StagingConfig) setDefaults() {
+	if c.MemoryBudget == 0 {
+		c.MemoryBudget = DefaultStagingMemoryBudget
+	}
+	if c.MemoryFileLimit == 0 {
+		c.MemoryFileLimit = DefaultStagingMemoryFileLimit
+	}
+}
+
+// validate reports the problems of c.
+func (c *StagingConfig) validate() []error {
+	var errs []error
+	if c.MemoryBudget < -1 {
+		errs = append(errs, fmt.Errorf("staging.memory_budget: %d is neither a size in bytes nor -1 (off)", c.MemoryBudget))
+	}
+	if c.MemoryFileLimit < 0 {
+		errs = append(errs, fmt.Errorf("staging.memory_file_limit: must be positive"))
+	}
+	return errs
+}
