@@ -38,12 +38,7 @@ func TestKillNineCStore(t *testing.T) {
 	kills := envInt("DICOMGATE_CSTORE_KILLS", 4)
 	s := newSite(t, "")
 	scp := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	f, err := os.OpenFile(filepath.Join(s.dir, "agent.yaml"), os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(f, "dicom:\n  listen: %s\n  allowed_calling_aes: [MODALITY]\n", scp)
-	f.Close()
+	s.addAgentYAML(fmt.Sprintf("dicom:\n  listen: %s\n  allowed_calling_aes: [MODALITY]\n", scp))
 	s.startRelay()
 	defer func() { kill9(s.relay) }()
 	s.enrol()

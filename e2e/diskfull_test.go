@@ -34,7 +34,19 @@ type diskFullCase struct {
 	// need, when they live on it.
 	sizeMiB int
 	objects bool // the relay's objects live on it
+	// relayYAML and agentYAML are added to their configurations.
+	relayYAML, agentYAML string
 }
+
+// fileStaging turns the relay's in-memory staging off: every upload is
+// staged in a file, so that a full staging folder meets every upload
+// (in memory, the ~35 KB files of these tests never touch it).
+const fileStaging = "staging:\n  memory_budget: -1\n"
+
+// fileSpool turns the agent's in-memory sealing off: every file is sealed
+// into the spool folder, so that a full spool meets every file (in
+// memory, files reach the spool only when their upload fails).
+const fileSpool = "spool_memory: -1\n"
 
 // TestStorageRelayDiskFull fills, with a ballast file on a real tmpfs,
 // the relay's staging folder, its object store, or its whole data
@@ -45,10 +57,12 @@ type diskFullCase struct {
 // no half object left), report it once per episode (log, metric, audit
 // event), the agent must back off and retry, and once the ballast is gone
 // every file is committed exactly once: the invariants of TestKillNine,
-// plus `audit verify`.
+// plus `audit verify`. The staging case stages in files (fileStaging);
+// relay/staging_memory_test.go covers a full staging folder under
+// uploads held in memory.
 func TestStorageRelayDiskFull(t *testing.T) {
 	for i, tc := range []diskFullCase{
-		{name: "staging", mount: "relay/staging", sizeMiB: 16},
+		{name: "staging", mount: "relay/staging", sizeMiB: 16, relayYAML: fileStaging},
 		{name: "objects", mount: "relay/objects", sizeMiB: 16, objects: true},
 		{name: "datadir", mount: "relay", sizeMiB: 32, objects: true},
 	} {
@@ -68,7 +82,7 @@ func TestStorageRelayDiskFull(t *testing.T) {
 // exactly once and the queue database is intact.
 func TestStorageAgentDiskFull(t *testing.T) {
 	for i, tc := range []diskFullCase{
-		{name: "spool", mount: "agent/spool", agent: true, sizeMiB: 16},
+		{name: "spool", mount: "agent/spool", agent: true, sizeMiB: 16, agentYAML: fileSpool},
 		{name: "agentdir", mount: "agent", agent: true, sizeMiB: 32},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -87,7 +101,8 @@ func runDiskFull(t *testing.T, tc diskFullCase, seed uint64) {
 	hold := time.Duration(envInt("DICOMGATE_DISKFULL_HOLD_MS", 2000)) * time.Millisecond
 	suite := "storage-" + map[bool]string{true: "agent", false: "relay"}[tc.agent] + "-full-" + tc.name
 
-	s := newSite(t, "")
+	s := newSite(t, tc.relayYAML)
+	s.addAgentYAML(tc.agentYAML)
 	mnt := filepath.Join(s.dir, filepath.FromSlash(tc.mount))
 	size := tc.sizeMiB
 	if tc.objects {
@@ -372,10 +387,10 @@ func queueIntact(t *testing.T, path string) {
 // meet 512 KiB of staging at once, part way through. Partial staging
 // files must not hold the space the others need (every upload would stall
 // at its own for ever): the system keeps moving and commits every file
-// exactly once.
+// exactly once. The relay stages in files (fileStaging).
 func TestStorageRelayStagingTight(t *testing.T) {
 	patients := max(envInt("DICOMGATE_DISKFULL_PATIENTS", 4)/2, 1)
-	s := newSite(t, "")
+	s := newSite(t, fileStaging)
 	mountTmpfsSize(t, filepath.Join(s.dir, "relay", "staging"), "512k")
 	s.startRelay()
 	s.enrol()

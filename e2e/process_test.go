@@ -146,6 +146,22 @@ func writeFile(t *testing.T, path, text string) {
 	}
 }
 
+// addAgentYAML appends text (top-level keys) to the agent's configuration.
+func (s *site) addAgentYAML(text string) {
+	s.t.Helper()
+	f, err := os.OpenFile(filepath.Join(s.dir, "agent.yaml"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	_, err = f.WriteString(text)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		s.t.Fatal(err)
+	}
+}
+
 func (s *site) run(args ...string) string {
 	s.t.Helper()
 	cmd := exec.Command(binary, args...)

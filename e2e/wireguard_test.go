@@ -28,14 +28,7 @@ wireguard:
   agent_prefix: 10.99.0.0/24
 `, wgPort))
 	s.run("wg", "keygen", "--out", "relay-wg.key")
-	f, err := os.OpenFile(filepath.Join(s.dir, "agent.yaml"), os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteString("wireguard: {}\n"); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	s.addAgentYAML("wireguard: {}\n")
 
 	s.startRelay() // the host port answers: enrolment only
 	defer func() { kill9(s.relay) }()
