@@ -83,6 +83,13 @@ type Config struct {
 	// SpoolDir holds sealed files waiting for upload. Default: "spool".
 	SpoolDir string `yaml:"spool_dir"`
 
+	// SpoolMemory bounds the bytes of sealed files held in memory instead
+	// of spool_dir: sources up to 8 MiB are sealed into memory while it
+	// has room and uploaded from there, and go to spool_dir only when
+	// their upload fails or the agent stops (see agent/doc.go, "Sealed in
+	// memory"). -1 seals every file into spool_dir. Default: 32 MiB.
+	SpoolMemory int64 `yaml:"spool_memory"`
+
 	// QueueDB is the SQLite file of the durable queue. Default: "queue.db".
 	QueueDB string `yaml:"queue_db"`
 
@@ -160,6 +167,7 @@ const (
 	DefaultIdentityDir     = "identity"
 	DefaultSecretFile      = "identity/site.secret"
 	DefaultSpoolDir        = "spool"
+	DefaultSpoolMemory     = 32 << 20
 	DefaultQueueDB         = "queue.db"
 	DefaultQuarantineDir   = "quarantine"
 	DefaultUploadsInFlight = 8
@@ -250,6 +258,9 @@ func (c *Config) SetDefaults() {
 	if c.Workers == 0 {
 		c.Workers = runtime.NumCPU()
 	}
+	if c.SpoolMemory == 0 {
+		c.SpoolMemory = DefaultSpoolMemory
+	}
 	if c.UploadsInFlight == 0 {
 		c.UploadsInFlight = DefaultUploadsInFlight
 	}
@@ -329,6 +340,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Workers < 0 {
 		bad("workers: %d is negative", c.Workers)
+	}
+	if c.SpoolMemory < -1 {
+		bad("spool_memory: %d is neither a size in bytes nor -1 (off)", c.SpoolMemory)
 	}
 	if c.UploadsInFlight < 0 {
 		bad("uploads_in_flight: %d is negative", c.UploadsInFlight)

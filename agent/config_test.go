@@ -37,7 +37,7 @@ func TestLoadDefaults(t *testing.T) {
 		Watch: []WatchConfig{{Path: filepath.Join(dir, "in"), StableFor: 2 * time.Second,
 			RescanEvery: 30 * time.Second, AfterCommit: Keep}},
 		DICOM:    DICOMConfig{AETitle: DefaultAETitle},
-		SpoolDir: filepath.Join(dir, "spool"), QueueDB: filepath.Join(dir, "queue.db"),
+		SpoolDir: filepath.Join(dir, "spool"), SpoolMemory: 32 << 20, QueueDB: filepath.Join(dir, "queue.db"),
 		QuarantineDir: filepath.Join(dir, "quarantine"), Workers: runtime.NumCPU(), UploadsInFlight: 8,
 		StudyIdle: time.Minute, Retry: RetryConfig{Min: time.Second, Max: 5 * time.Minute}, LogLevel: "info",
 	}
@@ -78,6 +78,8 @@ watch:
 		{"move_to inside watched folder", "watch: [{path: in, after_commit: move, move_to: in/done}]\n",
 			[]string{"watch[0].move_to: inside"}},
 		{"spool inside watched folder", "spool_dir: in/spool\nwatch: [{path: in}]\n", []string{"contains spool_dir"}},
+		{"spool_memory off", "spool_memory: -1\n", nil},
+		{"spool_memory negative", "spool_memory: -2\n", []string{"spool_memory: -2"}},
 		{"both secrets", "secret: hunter2\nsecret_file: s\n", []string{"set only one"}},
 		{"same folder twice", "watch: [{path: in}, {path: ./in}]\n", []string{"watch[1].path: same folder"}},
 		{"unknown key", "sight: s\n", []string{"field sight not found"}},

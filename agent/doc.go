@@ -36,18 +36,40 @@
 //     the next scan;
 //   - sent → committed (MarkCommitted), after the durable MarkSent that
 //     precedes deleting or moving the source: rolled back, the item is
-//     back in sent and finishing it again finds the source already gone.
+//     back in sent and finishing it again finds the source already gone;
+//   - the transitions of a file sealed in memory (below): rolled back, the
+//     item is processed and sent again.
 //
 // Everything else must be durable, and the order matters: a sealed item
-// must keep its spool file until committed is durable, because sealing the
-// same source again gives other bytes under the same file id, which the
-// relay refuses as a conflict. So the spool file is fsynced, renamed and
-// its folder fsynced before seen → sealed (MarkProcessed, one transaction
-// where there were two), and it is removed only after sealed → committed
-// (MarkSentCommitted, one transaction where there were two, when the
-// source is kept) or sent → committed; a crash in between leaves a spool
-// file that the next Run removes. Any synchronous commit also makes the
-// earlier unsynchronised ones durable.
+// in the spool keeps its spool file until committed is durable, so that an
+// upload cut off resumes from the relay's offset with the same bytes
+// (sealing again gives other bytes, which start over). So the spool file
+// is fsynced, renamed and its folder fsynced before seen → sealed
+// (MarkProcessed, one transaction where there were two), and it is removed
+// only after sealed → committed (MarkSentCommitted, one transaction where
+// there were two, when the source is kept) or sent → committed; a crash in
+// between leaves a spool file that the next Run removes. Any synchronous
+// commit also makes the earlier unsynchronised ones durable.
+//
+// # Sealed in memory
+//
+// A source of up to 8 MiB is sealed into memory rather than into the
+// spool folder when a 32 MiB budget allows (a CT slice is 0.5 MB; 8
+// uploads in flight use 4 MB of it; processing waits up to 2 s for room,
+// which uploads ending make, so it keeps pace with uploading rather than
+// racing ahead into the spool folder): the item becomes sealed with no spool
+// path (without an fsync) and the upload stage sends it from memory, then
+// marks it committed (without an fsync when the source is kept). Nothing is
+// written to disk for it: no spool file is created, written, fsynced,
+// renamed, read back and removed, which on a busy site's file system is
+// most of what sealing a small file costs. If that first upload fails and
+// will be retried, the sealed bytes are first written to the spool exactly
+// as above, so the retry resumes from the relay's offset. If the process
+// stops first (or a power cut rolls a transition back), the item is found
+// sealed with no spool file, or in an earlier state, and is processed
+// again: the same anonymised content gets the same file id, and the relay
+// answers a file it already holds with its receipt. Larger files, and
+// files past the budget, go through the spool.
 //
 // # Service and one-off send
 //
@@ -74,44 +96,58 @@
 //
 // With dicom.listen set, the agent is a C-STORE SCP (package dimse): it
 // accepts every storage SOP class in the transfer syntaxes the engine
-// handles, from the calling AE titles allowed. Each instance becomes a
-// Part 10 file under spool_dir/received and an item of the same queue as
-// folder intake; the agent's copy is deleted once committed at the relay.
+// handles, from the calling AE titles allowed. Each instance is stored by
+// the agent (in its intake journal, or as a Part 10 file under
+// spool_dir/received) and becomes an item of the same queue as folder
+// intake; the agent's copy is released once the item is committed at the
+// relay.
 //
 // The C-STORE response is sent with success only once the instance is
 // durably queued, which means exactly this: its item is in the queue (a
 // [Queue.List] sees it at once, the pipeline may claim it) and its Part 10
 // bytes are on stable storage, so that after a crash of the process or a
 // power cut the agent still delivers it. An instance of up to 4 MiB gets
-// there in three steps before the response:
+// there like this before the response:
 //
-//  1. it is received into memory and written with one direct write (no
-//     copy into the page cache) into the intake journal,
-//     spool_dir/received/.journal/intake, a preallocated 64 MiB ring,
-//     followed by an fdatasync that the instances finishing at the same
-//     time on other associations share (group commit); meanwhile it is
-//     written into a temporary file created ahead of it;
-//  2. once the journal record is durable the temporary file is renamed to
-//     its received name;
-//  3. its item is committed to the queue without an fsync
-//     (synchronous=NORMAL).
+//  1. it is received into memory and appended with one direct write (no
+//     copy into the page cache) to the current segment of the intake
+//     journal, spool_dir/received/.journal/seg-NNNNNNNN: 32 MiB files
+//     whose blocks were all written when created, so that the fdatasync
+//     that follows has no file system metadata to commit; the instances
+//     finishing at the same time on other associations share it (group
+//     commit). The journal record (a header block with a sequence number,
+//     length and CRC-32C, then the bytes) is the instance's only copy: no
+//     file is created for it;
+//  2. while that fdatasync runs, its item is inserted into the queue
+//     without an fsync (synchronous=NORMAL), its source pointing at the
+//     record (segment, offset, sequence number); the response waits for
+//     both. If the flush fails the item is removed again (unless the
+//     pipeline already claimed it: it is then delivered from the bytes
+//     written, and the sender's retry is a duplicate), and the segment
+//     takes no more records until the next start.
 //
-// A background checkpoint, every second or after 256 instances or half
-// the journal, fsyncs the received files and the received folder, then
+// The pipeline reads the instance from its record, checking that the
+// header still holds its sequence number and that the bytes match their
+// CRC-32C. A background checkpoint, every second or after 256 instances,
 // commits the queue with a full sync together with the highest journal
-// sequence number covered (cursor scp_journal); only then are those
-// records freed. At start-up, before the pipeline runs, every complete
-// journal record above the cursor (its header and payload checksums
-// verify) is replayed: an instance without an item is written again and
-// queued, one whose item still waits gets its file back if the file
-// differs, the others were processed further. So a crash or power cut
-// after a response loses nothing; an instance made durable whose
+// sequence number whose items it covers (cursor scp_journal). A segment is
+// reused once a checkpoint covers its records and every item pointing
+// into it is committed (or discarded); a quarantined item's instance is
+// first copied out to a durable file in spool_dir/received and the item
+// pointed at it, so that review and requeue still work. While every
+// segment is in use (at most 32, i.e. items waiting for the relay) new
+// instances take the file path below. At start-up, before the pipeline
+// runs, every complete journal record above the cursor (header and
+// payload checksums verify) whose item is missing is queued again, and an
+// item seen whose record above the cursor is not complete (queued while a
+// flush the crash cut off ran: never answered) is removed. So a crash or
+// power cut after a response loses nothing; an instance made durable whose
 // response the crash cut off is queued too, and comes twice if the sender
-// sends it again (at least once, never lost). When the journal is full
-// (checkpoints failing) or any step fails, the sender gets 0xA700 and
-// nothing of the instance stays, so it keeps its copy. Larger instances
-// skip the journal: file (fsync, rename, fsync of the folder) and queue
-// insert with a full sync, then the response.
+// sends it again (at least once, never lost). When any step fails, the
+// sender gets 0xA700 and nothing of the instance stays, so it keeps its
+// copy. Larger instances skip the journal: file (fsync, rename, fsync of
+// the folder) and queue insert with a full sync, then the response; the
+// file is deleted once committed.
 //
 // # Quarantine review
 //

@@ -43,6 +43,8 @@ type Item struct {
 	// State is the item's state.
 	State State
 	// SourcePath is the file as found. It may contain PHI: never log it.
+	// For a C-STORE instance held in the SCP's intake journal it names
+	// the journal record instead (see openSource), not a file.
 	SourcePath string
 	// SourceSize and SourceModTime are the source's identity with
 	// SourcePath: the same path with another size or time is another item.

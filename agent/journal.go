@@ -1,154 +1,127 @@
 package agent
 
 import (
-	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 )
 
 const (
-	// defaultJournalSize is the size of the SCP's intake journal file.
-	defaultJournalSize = 64 << 20
-	// journalBase is where records start, after the superblock.
+	// defaultSegmentSize is the size of an intake journal segment.
+	defaultSegmentSize = 32 << 20
+	// maxSegments bounds the segments of a journal (1 GiB at the default
+	// size); with every one in use, instances take the file path.
+	maxSegments = 32
+	// spareSegments is how many free segments the SCP keeps ready.
+	spareSegments = 2
+	// journalBase is where records start in a segment, after the
+	// superblock.
 	journalBase = blockSize
 	// journalDirName is the folder of the received folder holding the
-	// journal (a folder, so that listing the received files skips it).
+	// journal's segments (a folder, so that listing the received files
+	// skips it).
 	journalDirName = ".journal"
-	// journalFileName is the journal in that folder.
-	journalFileName = "intake"
 )
 
-// errJournalClosed is returned by a reservation after the journal closed.
-var errJournalClosed = errors.New("agent: dicom: intake journal closed")
+var (
+	// errJournalClosed is returned by a reservation after the journal
+	// closed.
+	errJournalClosed = errors.New("agent: dicom: intake journal closed")
+	// errNoSegment is returned by a reservation when no free segment is
+	// ready: the instance then takes the file path.
+	errNoSegment = errors.New("agent: dicom: intake journal: no free segment")
+)
 
-// intakeJournal is the SCP's intake journal: one preallocated file (a
-// superblock, then a ring of records) into which each received instance
-// is written with a single direct write and made durable by an fdatasync
-// shared with the instances of the other associations (group commit).
-// The file's blocks are all written at creation and only overwritten
-// afterwards, so that fdatasync never has file system metadata to commit.
+// intakeJournal is the SCP's intake journal, the storage of received
+// instances of up to [maxJournalled] bytes: preallocated segment files
+// (a superblock, then records) into which each instance is appended with
+// a single direct write and made durable by an fdatasync shared with the
+// instances of the other associations (group commit). A segment's blocks
+// are all written when it is created and only overwritten afterwards, so
+// that fdatasync never has file system metadata to commit.
 //
 // A record is its header block (sequence number, payload length and
-// CRC-32C, the name of the instance's file, the journal's random id and a
-// CRC-32C of the header) followed by the payload, the instance's Part 10
-// bytes, padded to a block. The SCP also writes each instance as a
-// received file and queues it without an fsync; a checkpoint later
-// fsyncs those files and commits the queue durably together with the
-// highest sequence number it covers (queue cursor [journalCursor]), and
-// only then frees the records. See agent/doc.go (DICOM network intake).
+// CRC-32C, the segment's random id and a CRC-32C of the header) followed
+// by the payload, the instance's Part 10 bytes, padded to a block. The
+// instance's queue item points at its record ([segmentSource]) and the
+// pipeline reads it from there. A checkpoint commits the queue durably
+// together with the highest sequence number whose items are in it (queue
+// cursor [journalCursor]); a segment is reused once a checkpoint covers
+// its records and every item pointing into it is committed (the SCP
+// copies a quarantined instance out to a file first). See agent/doc.go
+// (DICOM network intake).
 type intakeJournal struct {
-	f     *os.File // direct I/O where the platform has it
-	path  string
-	id    [16]byte
-	size  int64
-	gsync *groupSync
+	dir   string
+	size  int64         // of a new segment
 	zero  []byte        // one aligned zero block, voids abandoned records
 	ready chan struct{} // a record finished; capacity 1
+	want  chan struct{} // a free segment was taken; capacity 1
 
 	mu     sync.Mutex
-	space  sync.Cond        // on mu; broadcast when records are freed or the journal closes
-	head   int64            // +checklocks:mu; offset for the next record
+	segs   []*segment       // +checklocks:mu; every segment, by number
+	avail  []*segment       // +checklocks:mu; free for reuse, next first
+	cur    *segment         // +checklocks:mu; being appended to, or nil
 	live   []*journalRecord // +checklocks:mu; reserved and not yet freed, oldest first
 	next   uint64           // +checklocks:mu; next sequence number
 	closed bool             // +checklocks:mu
 }
 
-// journalRecord is one record of the ring.
+// journalRecord is one record of a segment.
 type journalRecord struct {
 	seq  uint64
+	seg  *segment
 	off  int64
-	span int64  // header block and padded payload
-	name string // file name of the instance in the received folder
+	span int64 // header block and padded payload
 
-	finished bool     // guarded by the journal's mu
-	file     *os.File // guarded by the journal's mu; the received file until the checkpoint, nil when abandoned
+	finished bool // guarded by the journal's mu
 }
 
-// journalPath is the intake journal of a received folder.
-func journalPath(received string) string {
-	return filepath.Join(received, journalDirName, journalFileName)
-}
+// journalDir is the intake journal's folder of a received folder.
+func journalDir(received string) string { return filepath.Join(received, journalDirName) }
 
-// openJournal opens the journal at path, creating it with size bytes
-// when it does not exist. A journal that exists but whose superblock
-// does not verify is an error: its records cannot be trusted, and
-// starting over would drop instances already acknowledged.
-func openJournal(path string, size int64) (*intakeJournal, error) {
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		if err := createJournal(path, size); err != nil {
+// openJournal opens the segments in dir (creating dir), which new
+// segments of size bytes join. A segment whose superblock does not
+// verify is an error: its records cannot be trusted, and starting over
+// would drop instances already acknowledged. Every segment opened is
+// closed (in use) until [intakeJournal.release] frees it.
+func openJournal(dir string, size int64) (*intakeJournal, error) {
+	if size < journalBase+8*blockSize || size%blockSize != 0 {
+		return nil, fmt.Errorf("agent: dicom: intake journal: segment size %d", size)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("agent: dicom: intake journal: %w", pathless(err))
+	}
+	j := &intakeJournal{dir: dir, size: size, zero: alignedBlock(blockSize),
+		ready: make(chan struct{}, 1), want: make(chan struct{}, 1), next: 1}
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("agent: dicom: intake journal: %w", pathless(err))
+	}
+	for _, e := range es {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		num, ok := parseSegmentName(e.Name())
+		if !ok {
+			// A segment whose creation a crash cut off: nothing
+			// acknowledged is in it.
+			if filepath.Ext(e.Name()) == ".tmp" {
+				os.Remove(filepath.Join(dir, e.Name()))
+			}
+			continue
+		}
+		sg, err := openSegment(filepath.Join(dir, e.Name()), num)
+		if err != nil {
+			j.close()
 			return nil, err
 		}
+		j.segs = append(j.segs, sg)
 	}
-	sb := make([]byte, blockSize)
-	rf, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("agent: dicom: intake journal: %w", pathless(err))
-	}
-	_, err = rf.ReadAt(sb, 0)
-	rf.Close()
-	if err != nil {
-		return nil, fmt.Errorf("agent: dicom: intake journal: %w", pathless(err))
-	}
-	id, size, err := parseSuperblock(sb)
-	if err != nil {
-		return nil, err
-	}
-	f, err := openDirect(path)
-	if err != nil {
-		return nil, fmt.Errorf("agent: dicom: intake journal: %w", pathless(err))
-	}
-	if fi, err := f.Stat(); err != nil || fi.Size() < size {
-		f.Close()
-		return nil, fmt.Errorf("agent: dicom: intake journal: %w: shorter than its superblock says", errJournalCorrupt)
-	}
-	j := &intakeJournal{f: f, path: path, id: id, size: size, zero: alignedBlock(blockSize),
-		ready: make(chan struct{}, 1), head: journalBase, next: 1}
-	j.gsync = newGroupSync(func() error { return datasync(f) })
-	j.space.L = &j.mu
+	sort.Slice(j.segs, func(a, b int) bool { return j.segs[a].num < j.segs[b].num })
 	return j, nil
-}
-
-// createJournal writes a new journal of size bytes (zeros after a fresh
-// superblock) under a temporary name, syncs it and renames it into place.
-func createJournal(path string, size int64) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("agent: dicom: intake journal: %w", pathless(err))
-	}
-	var id [16]byte
-	rand.Read(id[:])
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("agent: dicom: intake journal: %w", pathless(err))
-	}
-	defer os.Remove(tmp)
-	buf := make([]byte, 1<<20)
-	copy(buf, encodeSuperblock(id, size))
-	for off := int64(0); off < size && err == nil; off += int64(len(buf)) {
-		_, err = f.Write(buf[:min(int64(len(buf)), size-off)])
-		clear(buf[:blockSize])
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		return fmt.Errorf("agent: dicom: create intake journal: %w", pathless(err))
-	}
-	if err := syncDir(dir); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(dir))
 }
 
 // start sets the next sequence number after recovery.
@@ -158,98 +131,80 @@ func (j *intakeJournal) start(next uint64) {
 	j.next = next
 }
 
-// span is the ring space of a record with n payload bytes.
+// span is the segment space of a record with n payload bytes.
 func span(n int64) int64 { return blockSize + (n+blockSize-1)&^(blockSize-1) }
 
-// maxPayload is the largest payload a record may have: a quarter of the
-// ring, so that one large instance cannot starve the others.
+// maxPayload is the largest payload a record may have: a quarter of a
+// segment, so that a segment holds a few instances at least.
 func (j *intakeJournal) maxPayload() int64 { return (j.size-journalBase)/4 - blockSize }
 
-// reserve takes ring space for a record of n payload bytes that will be
-// the instance file name, waiting for a checkpoint to free space if the
-// ring is full, until ctx is done.
-func (j *intakeJournal) reserve(ctx context.Context, name string, n int64) (*journalRecord, error) {
-	sp := span(n)
+// reserve takes segment space for a record of n payload bytes: at the
+// head of the current segment, or at the start of the next free one. It
+// returns [errNoSegment] at once when none is free, so that the instance
+// takes the file path rather than wait.
+func (j *intakeJournal) reserve(n int64) (*journalRecord, error) {
 	if n > j.maxPayload() {
 		return nil, fmt.Errorf("agent: dicom: intake journal: record of %d bytes too large", n)
 	}
-	stop := context.AfterFunc(ctx, func() {
-		j.mu.Lock()
-		defer j.mu.Unlock()
-		j.space.Broadcast()
-	})
-	defer stop()
+	sp := span(n)
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	for {
-		if j.closed {
-			return nil, errJournalClosed
+	if j.closed {
+		return nil, errJournalClosed
+	}
+	if j.cur == nil || j.cur.head+sp > j.cur.size {
+		j.cur = nil
+		if len(j.avail) == 0 {
+			j.wake()
+			return nil, errNoSegment
 		}
-		if off, ok := j.fit(sp); ok {
-			rec := &journalRecord{seq: j.next, off: off, span: sp, name: name}
-			j.next++
-			j.head = off + sp
-			j.live = append(j.live, rec)
-			return rec, nil
+		j.cur, j.avail = j.avail[0], j.avail[1:]
+		j.cur.head, j.cur.isFree = journalBase, false
+		j.wake()
+		if j.cur.head+sp > j.cur.size {
+			// A segment of an earlier, smaller size.
+			return nil, errNoSegment
 		}
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("agent: dicom: intake journal full: %w", err)
-		}
-		j.space.Wait()
+	}
+	sg := j.cur
+	rec := &journalRecord{seq: j.next, seg: sg, off: sg.head, span: sp}
+	j.next++
+	sg.head += sp
+	sg.pending++
+	j.live = append(j.live, rec)
+	return rec, nil
+}
+
+// wake tells the SCP's segment upkeep that a free segment was taken.
+func (j *intakeJournal) wake() {
+	select {
+	case j.want <- struct{}{}:
+	default:
 	}
 }
 
-// fit returns where a record of sp bytes goes, if it fits now. Records
-// follow each other from journalBase; one that does not fit before the
-// end of the file goes back to journalBase (each pass over the ring is
-// contiguous from journalBase, which the recovery scan relies on).
-//
-// +checklocks:j.mu
-func (j *intakeJournal) fit(sp int64) (int64, bool) {
-	if len(j.live) == 0 {
-		return journalBase, true
-	}
-	tail := j.live[0].off
-	if j.head > tail {
-		if j.head+sp <= j.size {
-			return j.head, true
-		}
-		if journalBase+sp <= tail {
-			return journalBase, true
-		}
-		return 0, false
-	}
-	if j.head+sp <= tail {
-		return j.head, true
-	}
-	return 0, false
-}
-
-// write writes the record of the instance held in c and returns once it
-// is on stable storage.
+// write writes the record of the instance held in c (not yet durable:
+// see [segment.sync]).
 func (j *intakeJournal) write(rec *journalRecord, c *chunks) error {
 	hdr := alignedBlock(blockSize)
-	encodeRecordHeader(hdr, recordHeader{id: j.id, seq: rec.seq, n: c.n, crc: c.crc(), name: rec.name})
-	if err := writeAtv(j.f, append([][]byte{hdr}, c.padded()...), rec.off); err != nil {
+	encodeRecordHeader(hdr, recordHeader{id: rec.seg.id, seq: rec.seq, n: c.n, crc: c.crc()})
+	if err := writeAtv(rec.seg.f, append([][]byte{hdr}, c.padded()...), rec.off); err != nil {
 		return fmt.Errorf("agent: dicom: intake journal write: %w", pathless(err))
-	}
-	if err := j.gsync.wait(); err != nil {
-		return fmt.Errorf("agent: dicom: intake journal sync: %w", pathless(err))
 	}
 	return nil
 }
 
-// finish hands rec to the checkpoint: f is its received file, already
-// queued; nil abandons the record (the sender is answered with a
-// failure), whose header is then voided, best effort and unsynced: a
-// record that survives a crash anyway is queued by the recovery, a
-// duplicate of what the sender sends again.
-func (j *intakeJournal) finish(rec *journalRecord, f *os.File) {
-	if f == nil {
-		_ = writeAtv(j.f, [][]byte{j.zero}, rec.off)
+// finish hands rec to the checkpoint: ok says that its instance is
+// queued and answered with a success; otherwise the record is abandoned
+// and its header voided, best effort and unsynced: a record that survives
+// a crash anyway is queued by the recovery, a duplicate of what the
+// sender sends again.
+func (j *intakeJournal) finish(rec *journalRecord, ok bool) {
+	if !ok {
+		_ = writeAtv(rec.seg.f, [][]byte{j.zero}, rec.off)
 	}
 	j.mu.Lock()
-	rec.finished, rec.file = true, f
+	rec.finished = true
 	j.mu.Unlock()
 	select {
 	case j.ready <- struct{}{}:
@@ -257,8 +212,8 @@ func (j *intakeJournal) finish(rec *journalRecord, f *os.File) {
 	}
 }
 
-// finishedPrefix returns the finished records at the front of the ring,
-// oldest first: the ones a checkpoint may cover.
+// finishedPrefix returns the finished records at the front of the
+// journal, oldest first: the ones a checkpoint may cover.
 func (j *intakeJournal) finishedPrefix() []*journalRecord {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -276,34 +231,109 @@ func (j *intakeJournal) pending() int {
 	return len(j.live)
 }
 
-// usage returns the ring space held by live records and the ring's size.
-func (j *intakeJournal) usage() (used, total int64) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	for _, r := range j.live {
-		used += r.span
-	}
-	return used, j.size - journalBase
-}
-
-// free drops the n oldest records, which a checkpoint made redundant,
-// and wakes the reservations waiting for space.
+// free drops the n oldest records, which a checkpoint covered.
 func (j *intakeJournal) free(n int) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	for _, r := range j.live[:n] {
+		r.seg.pending--
+	}
 	clear(j.live[:n])
 	j.live = j.live[n:]
-	j.space.Broadcast()
 }
 
-// close fails the reservations in progress and closes the file.
+// retire stops appending to a segment whose write or flush failed: a
+// failed fdatasync may have dropped the data it was to write, and every
+// later flush of the file fails too. The segment keeps its durable
+// records for their items and is not reused before the next start.
+func (j *intakeJournal) retire(sg *segment) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	sg.failed = true
+	if j.cur == sg {
+		j.cur = nil
+	}
+}
+
+// idle returns the segments that are neither free nor current and whose
+// records a checkpoint covered: the ones that may be reused once no item
+// needs them.
+func (j *intakeJournal) idle() []*segment {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	var out []*segment
+	for _, sg := range j.segs {
+		if sg != j.cur && !sg.isFree && !sg.failed && sg.pending == 0 {
+			out = append(out, sg)
+		}
+	}
+	return out
+}
+
+// release makes an idle segment free for reuse.
+func (j *intakeJournal) release(sg *segment) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if sg == j.cur || sg.isFree || sg.failed || sg.pending != 0 {
+		return
+	}
+	// First in line: its blocks were written lately, and new segments
+	// stay spare for when reuse cannot keep up.
+	sg.isFree = true
+	j.avail = append([]*segment{sg}, j.avail...)
+}
+
+// spares returns how many free segments are ready and how many segments
+// there are.
+func (j *intakeJournal) spares() (free, all int) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return len(j.avail), len(j.segs)
+}
+
+// grow creates a new segment and adds it to the free ones. One caller at
+// a time: the SCP's prepare, then its segment upkeep.
+func (j *intakeJournal) grow() error {
+	j.mu.Lock()
+	num := 1
+	if len(j.segs) > 0 {
+		num = j.segs[len(j.segs)-1].num + 1
+	}
+	j.mu.Unlock()
+	sg, err := createSegment(j.dir, num, j.size)
+	if err != nil {
+		return err
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		sg.f.Close()
+		return errJournalClosed
+	}
+	sg.isFree = true
+	j.segs = append(j.segs, sg)
+	j.avail = append(j.avail, sg)
+	return nil
+}
+
+// segments returns every segment, by number.
+func (j *intakeJournal) segments() []*segment {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return append([]*segment(nil), j.segs...)
+}
+
+// close fails the reservations to come and closes the segments.
 func (j *intakeJournal) close() error {
 	j.mu.Lock()
 	j.closed = true
-	j.space.Broadcast()
+	segs := j.segs
 	j.mu.Unlock()
-	if err := j.f.Close(); err != nil {
-		return fmt.Errorf("agent: dicom: intake journal: %w", pathless(err))
+	var err error
+	for _, sg := range segs {
+		if cerr := sg.f.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("agent: dicom: intake journal: %w", pathless(cerr))
+		}
 	}
-	return nil
+	return err
 }

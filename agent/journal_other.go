@@ -23,12 +23,3 @@ func writeAtv(f *os.File, bufs [][]byte, off int64) error {
 
 // datasync writes f to stable storage.
 func datasync(f *os.File) error { return f.Sync() }
-
-// startWriteback does nothing where sync_file_range is missing.
-func startWriteback(*os.File) {}
-
-// writeDirect writes c at the start of the new, empty file f.
-func writeDirect(f *os.File, c *chunks) error {
-	_, err := c.WriteTo(f)
-	return err
-}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -33,6 +34,12 @@ type Pipeline struct {
 
 	metrics *Metrics // nil: not measured (see SetMetrics)
 	bufs    bufPools
+	mem     *memSpool // sealed files of small sources, held in memory
+	// uploadsFailing is set while uploads fail (the relay unreachable,
+	// refusing for now): files are then sealed into the spool folder.
+	uploadsFailing atomic.Bool
+	// spilling is held while keepHeld writes held files to the spool.
+	spilling sync.Mutex
 }
 
 // Writers named in storage-full alarms besides the stages.
@@ -52,7 +59,7 @@ type pipelineStage struct {
 // NewPipeline returns a pipeline over q. cfg is copied and completed with
 // [Config.SetDefaults]; its spool and quarantine folders, watches (for the
 // source disposition), workers, uploads in flight, retry and study idle
-// settings are used.
+// settings, and its spool_memory budget, are used.
 func NewPipeline(log zerolog.Logger, cfg *Config, q *Queue, proc Processor, up Uploader) *Pipeline {
 	c := *cfg
 	c.Watch = append([]WatchConfig(nil), cfg.Watch...)
@@ -60,7 +67,8 @@ func NewPipeline(log zerolog.Logger, cfg *Config, q *Queue, proc Processor, up U
 	return &Pipeline{log: log, cfg: c, q: q, proc: proc, up: up,
 		processing: &pipelineStage{name: "process", states: []State{StateAnonymised, StateSeen}},
 		uploading:  &pipelineStage{name: "upload", states: []State{StateSent, StateSealed}},
-		alarm:      newStorageAlarm(log, c.Retry.Max)}
+		alarm:      newStorageAlarm(log, c.Retry.Max),
+		mem:        newMemSpool(c.SpoolMemory)}
 }
 
 // Run processes and uploads items until ctx is cancelled, then waits for
@@ -78,6 +86,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	wg.Go(func() { p.stage(ctx, p.processing, max(p.cfg.Workers, 1)) })
 	wg.Go(func() { p.stage(ctx, p.uploading, max(p.cfg.UploadsInFlight, 1)) })
 	wg.Wait()
+	p.keepHeld(context.WithoutCancel(ctx))
 	return nil
 }
 
@@ -320,20 +329,15 @@ func (p *Pipeline) releaseRetrying(ctx context.Context, it *Item) {
 // process anonymises and seals a seen (or half-processed) item into the
 // spool and marks it anonymised, then sealed.
 func (p *Pipeline) process(ctx context.Context, it *Item) error {
-	src, err := os.Open(it.SourcePath)
-	if errors.Is(err, os.ErrNotExist) {
-		return Permanent("source file missing", nil)
-	}
+	src, err := openSource(it)
 	if err != nil {
-		return fmt.Errorf("agent: open source: %w", pathless(err))
+		return err
 	}
 	defer src.Close()
-	fi, err := src.Stat()
-	if err != nil {
-		return fmt.Errorf("agent: stat source: %w", pathless(err))
-	}
-	if fi.Size() != it.SourceSize || !fi.ModTime().Equal(it.SourceModTime) {
-		return Permanent("source file changed after it was queued", nil)
+	if p.uploadsFailing.Load() {
+		// Nothing is uploaded now: straight to the spool folder.
+	} else if mf := p.mem.reserveWait(ctx, it.SourceSize, memSpoolWait); mf != nil {
+		return p.processInMemory(ctx, it, src, mf)
 	}
 	sw, err := newSpoolWriter(p.cfg.SpoolDir, it.ID, &p.bufs)
 	if err != nil {
@@ -386,6 +390,9 @@ func (p *Pipeline) process(ctx context.Context, it *Item) error {
 // upload sends a sealed item and marks it sent, then finishes it.
 func (p *Pipeline) upload(ctx context.Context, it *Item) error {
 	dbctx := context.WithoutCancel(ctx)
+	if it.SpoolPath == "" {
+		return p.uploadInMemory(ctx, it)
+	}
 	f, err := os.Open(it.SpoolPath)
 	if errors.Is(err, os.ErrNotExist) {
 		p.log.Warn().Object("item", it).Msg("sealed file missing from spool; processing again")
@@ -396,15 +403,27 @@ func (p *Pipeline) upload(ctx context.Context, it *Item) error {
 	}
 	receipt, err := p.timedUpload(ctx, it, f)
 	f.Close()
+	p.noteUpload(ctx, err)
 	if err != nil {
 		return err
 	}
+	return p.uploaded(dbctx, it, receipt, false)
+}
+
+// uploaded records the receipt of it, sealed in memory or in the spool,
+// and finishes it.
+func (p *Pipeline) uploaded(dbctx context.Context, it *Item, receipt []byte, inMemory bool) error {
 	if d, _ := p.disposition(it); d == Keep || d == "" {
+		if inMemory {
+			if err := p.q.MarkSentCommittedInMemory(dbctx, it.ID, receipt); err != nil {
+				return err
+			}
+			p.committed(it)
+			return nil
+		}
 		// Nothing to dispose of: sent and committed in one transaction.
 		// The spool file goes only once that is durable (a crash in
-		// between leaves it to removeSpoolTemps): a sealed item must keep
-		// its spool file, as sealing again gives other bytes under the
-		// same file id, which the relay refuses.
+		// between leaves it to removeSpoolTemps).
 		if err := p.q.MarkSentCommitted(dbctx, it.ID, receipt); err != nil {
 			return err
 		}

@@ -116,7 +116,19 @@ func (q *Queue) MarkCommitted(ctx context.Context, id int64) error {
 // It commits with an fsync: the item is uploaded next, and once the relay
 // holds its bytes it must never be sealed again (new bytes, same file id).
 func (q *Queue) MarkProcessed(ctx context.Context, id int64, res *ProcessResult, spoolPath string) error {
-	return q.transition(ctx, "mark processed", id, []State{StateSeen, StateAnonymised}, StateSealed, true,
+	return q.markProcessed(ctx, q.db, id, res, spoolPath)
+}
+
+// MarkProcessedInMemory is [Queue.MarkProcessed] for a sealed file held in
+// memory (no spool path). It commits without an fsync: rolled back by a
+// power cut, the item is processed again, as it is when the process dies
+// with the file in memory.
+func (q *Queue) MarkProcessedInMemory(ctx context.Context, id int64, res *ProcessResult) error {
+	return q.markProcessed(ctx, q.fast, id, res, "")
+}
+
+func (q *Queue) markProcessed(ctx context.Context, db *sql.DB, id int64, res *ProcessResult, spoolPath string) error {
+	return q.transitionOn(ctx, db, "mark processed", id, []State{StateSeen, StateAnonymised}, StateSealed, true,
 		`file_id = ?, study_key = ?, study_joined_at = CASE WHEN study_key = ? THEN study_joined_at ELSE ? END,
 		 size = ?, sha256 = ?, manifest = ?, reason = '', spool_path = ?, attempts = 0, next_attempt_at = 0`,
 		res.FileID, res.StudyUID, res.StudyUID, time.Now().UnixNano(), res.Size, res.SHA256, res.Manifest, spoolPath)
@@ -128,8 +140,41 @@ func (q *Queue) MarkProcessed(ctx context.Context, id int64, res *ProcessResult,
 // committed and releases it, dropping its manifest as MarkCommitted does.
 // Remove the spool file after it.
 func (q *Queue) MarkSentCommitted(ctx context.Context, id int64, receipt []byte) error {
-	return q.transition(ctx, "mark sent and committed", id, []State{StateSealed}, StateCommitted, true,
+	return q.markSentCommitted(ctx, q.db, id, receipt)
+}
+
+// MarkSentCommittedInMemory is [Queue.MarkSentCommitted] for an item whose
+// sealed file was uploaded from memory. It commits without an fsync:
+// rolled back by a power cut, the item is back in sealed with no sealed
+// file, so it is processed and sent again, and the relay answers with the
+// receipt of the copy it holds (the same anonymised file).
+func (q *Queue) MarkSentCommittedInMemory(ctx context.Context, id int64, receipt []byte) error {
+	return q.markSentCommitted(ctx, q.fast, id, receipt)
+}
+
+func (q *Queue) markSentCommitted(ctx context.Context, db *sql.DB, id int64, receipt []byte) error {
+	return q.transitionOn(ctx, db, "mark sent and committed", id, []State{StateSealed}, StateCommitted, true,
 		`receipt = ?, reason = '', spool_path = '', next_attempt_at = 0, manifest = NULL`, receipt)
+}
+
+// SetSpoolPath records the durable spool file of a sealed item whose
+// sealed file was held in memory until now (its upload failed, or the
+// agent stops), if the item is still sealed with no spool file and leased
+// by this process or by none. The state and the lease stay as they are.
+func (q *Queue) SetSpoolPath(ctx context.Context, id int64, spoolPath string) error {
+	st, err := q.stmt(ctx, q.db, `UPDATE items SET spool_path = ?, updated_at = ?
+		WHERE id = ? AND state = ? AND spool_path = '' AND lease_owner IN ('', ?)`)
+	if err != nil {
+		return fmt.Errorf("agent: queue set spool path %d: %w", id, err)
+	}
+	res, err := st.ExecContext(ctx, spoolPath, time.Now().UnixNano(), id, StateSealed, q.owner)
+	if err != nil {
+		return fmt.Errorf("agent: queue set spool path %d: %w", id, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return fmt.Errorf("agent: queue set spool path %d: %w", id, ErrStateConflict)
+	}
+	return nil
 }
 
 // Quarantine moves a claimed item that is not final to quarantined with

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -17,104 +16,73 @@ const (
 	// memory and the intake journal; larger ones are written straight to
 	// their file and synced there (writeReceived).
 	maxJournalled = 4 << 20
-	// defaultReserveWait bounds the wait for journal space, which only
-	// runs out when checkpoints fail; the sender then gets 0xA700.
-	defaultReserveWait = 30 * time.Second
 	// checkpointEvery is the longest a finished instance waits for its
 	// checkpoint.
 	checkpointEvery = time.Second
-	// checkpointFiles finished instances make a checkpoint due (each holds
-	// its received file open until then).
-	checkpointFiles = 256
+	// checkpointRecords finished instances make a checkpoint due.
+	checkpointRecords = 256
+	// upkeepEvery is how often the SCP looks for segments to reuse when
+	// no reservation asked for one.
+	upkeepEvery = 2 * time.Second
 )
 
-// storeJournalled makes the instance held in c durable in the intake
-// journal and, at the same time, writes it into f, the new temporary file
-// for the received file name; once the journal record is on stable
-// storage the file is renamed into place and queued, both without an
-// fsync. It returns nil only then: the instance is in the queue, and the
-// journal brings file and item back after a power cut until the next
-// checkpoint has made both durable. On error f is removed.
-func (s *SCP) storeJournalled(ctx context.Context, req dimse.StoreRequest, name string, f *os.File, c *chunks) error {
-	rctx, cancel := context.WithTimeout(ctx, s.reserveWait)
-	rec, err := s.j.reserve(rctx, name, c.n)
-	cancel()
+// storeJournalled appends the instance held in c to the intake journal
+// and, while the journal's fdatasync runs, queues it (without an fsync)
+// with its record as source. It returns nil only once both are done: the
+// instance is in the queue and on stable storage, and the journal brings
+// the item back after a power cut until the next checkpoint has made it
+// durable. It returns [errNoSegment] when no segment is free, having done
+// nothing. On any other error nothing of the instance stays.
+func (s *SCP) storeJournalled(ctx context.Context, req dimse.StoreRequest, c *chunks) error {
+	rec, err := s.j.reserve(c.n)
 	if err != nil {
-		discardTemp(f)
 		return err
 	}
+	if err := s.j.write(rec, c); err != nil {
+		s.j.retire(rec.seg)
+		s.j.finish(rec, false)
+		return err
+	}
+	// The record is written (readable, not yet durable): its item may be
+	// queued while the flush runs; the response waits for both.
 	synced := make(chan error, 1)
-	go func() { synced <- s.j.write(rec, c) }()
-	err = writeDirect(f, c)
-	if err != nil {
-		err = fmt.Errorf("agent: dicom: write: %w", pathless(err))
-	}
-	if jerr := <-synced; err == nil {
-		err = jerr
-	}
-	final := filepath.Join(s.dir, name)
-	if err == nil {
-		// The name appears only now that the record is durable, so a
-		// received file is always complete or replaced by the recovery.
-		if rerr := os.Rename(f.Name(), final); rerr != nil {
-			err = fmt.Errorf("agent: dicom: rename: %w", pathless(rerr))
-		}
-	}
-	var fi os.FileInfo
-	if err == nil {
-		if fi, err = f.Stat(); err != nil {
-			err = fmt.Errorf("agent: dicom: stat: %w", pathless(err))
-			os.Remove(final)
-		}
-	}
-	if err != nil {
-		discardTemp(f)
-		s.j.finish(rec, nil)
-		return err
-	}
+	go func() { synced <- rec.seg.gsync.wait() }()
 	// The instance is complete: record it even if the association ends
 	// now, so a success is never lost between commit and response.
-	id, err := s.q.addReceived(context.WithoutCancel(ctx),
-		Source{Path: final, Size: fi.Size(), ModTime: fi.ModTime(), Root: s.dir})
-	if err != nil {
-		// Not queued: drop our copy, the sender sees the failure and
-		// keeps its own.
-		f.Close()
-		if rerr := os.Remove(final); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
-			s.log.Warn().Err(pathless(rerr)).Msg("dicom: cannot remove an instance that was not queued")
+	dbctx := context.WithoutCancel(ctx)
+	id, qerr := s.q.addReceived(dbctx, Source{Path: segmentSource(rec.seg.path, rec.off, rec.seq),
+		Size: c.n, ModTime: time.Now(), Root: s.dir})
+	serr := <-synced
+	if serr != nil {
+		serr = fmt.Errorf("agent: dicom: intake journal sync: %w", pathless(serr))
+		if qerr == nil {
+			// Not durable: the sender sees the failure and keeps its
+			// copy, so the item goes (unless the pipeline already took it,
+			// from the bytes it read: then it is a duplicate, never a loss).
+			if err := s.q.removeReceived(dbctx, id); err != nil {
+				s.log.Warn().Err(err).Int64("id", id).Msg("dicom: cannot remove an item whose instance is not durable")
+			}
 		}
-		s.j.finish(rec, nil)
-		return fmt.Errorf("agent: dicom: %w", err)
+		s.j.retire(rec.seg)
+		s.j.finish(rec, false)
+		return serr
 	}
-	s.j.finish(rec, f)
+	if qerr != nil {
+		s.j.finish(rec, false)
+		return fmt.Errorf("agent: dicom: %w", qerr)
+	}
+	s.j.finish(rec, true)
 	s.log.Info().Int64("id", id).Msg("queued")
 	s.log.Debug().Int64("id", id).Object("request", req).Msg("dicom: instance queued")
 	return nil
 }
 
-// createTemp creates in dir the temporary dotfile for the received file
-// name.
-func createTemp(dir, name string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, "."+name+".tmp"), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("agent: dicom: create: %w", pathless(err))
-	}
-	return f, nil
-}
-
-// discardTemp closes and removes a temporary file.
-func discardTemp(f *os.File) {
-	f.Close()
-	os.Remove(f.Name())
-}
-
 // checkpoints runs checkpoints until stop is closed, then runs a last
-// one. A checkpoint waits for a batch: half the journal, checkpointFiles
-// instances or checkpointEvery after an instance finished, whichever comes
-// first, so that its fsyncs (which stall the file system's other writers
-// while they commit) are shared by many instances. A checkpoint that
-// fails is retried after a pause; meanwhile the journal keeps the
-// instances, and fills up.
+// one. A checkpoint waits for a batch: checkpointRecords instances or
+// checkpointEvery after an instance finished, whichever comes first, so
+// that its fsync is shared by many instances. A checkpoint that fails is
+// retried after a pause; meanwhile the segments it did not cover stay in
+// use.
 func (s *SCP) checkpoints(stop <-chan struct{}) {
 	var (
 		pause time.Duration
@@ -124,7 +92,7 @@ func (s *SCP) checkpoints(stop <-chan struct{}) {
 	for {
 		select {
 		case <-s.j.ready:
-			if !s.batchReady() {
+			if s.j.pending() < checkpointRecords {
 				if timer == nil {
 					timer = time.NewTimer(checkpointEvery)
 					due = timer.C
@@ -158,181 +126,199 @@ func (s *SCP) checkpoints(stop <-chan struct{}) {
 	}
 }
 
-// batchReady reports whether enough has finished for a checkpoint.
-func (s *SCP) batchReady() bool {
-	used, total := s.j.usage()
-	return 2*used >= total || s.j.pending() >= checkpointFiles
-}
-
-// checkpoint makes the finished instances at the front of the journal
-// durable outside it: fsync of their received files and of the received
-// folder, then one synchronous queue commit that records the highest
-// sequence number covered (and with it every queue commit before it).
-// Only then are their records freed.
+// checkpoint covers the finished records at the front of the journal:
+// one synchronous queue commit records the highest sequence number among
+// them, and makes durable with it every queue commit before it, their
+// items' inserts included. Their segments may then be reused once no item
+// needs them.
 func (s *SCP) checkpoint(ctx context.Context) error {
-	if s.ckErr != nil {
-		return s.ckErr
-	}
 	recs := s.j.finishedPrefix()
 	if len(recs) == 0 {
 		return nil
 	}
-	var files []*os.File
-	for _, r := range recs {
-		if r.file != nil {
-			startWriteback(r.file)
-			files = append(files, r.file)
-		}
-	}
-	for _, f := range files {
-		if err := datasync(f); err != nil {
-			// The file's pages may be gone: only the journal still has
-			// the instance, and the recovery at the next start restores
-			// it. Until then no record is freed.
-			s.ckErr = fmt.Errorf("agent: dicom: checkpoint: sync received file: %w", pathless(err))
-			return s.ckErr
-		}
-	}
-	if len(files) > 0 {
-		if err := syncDir(s.dir); err != nil {
-			return fmt.Errorf("agent: dicom: checkpoint: %w", err)
-		}
-	}
 	if err := s.q.SetCursor(ctx, journalCursor, int64(recs[len(recs)-1].seq)); err != nil {
 		return fmt.Errorf("agent: dicom: checkpoint: %w", err)
-	}
-	for _, f := range files {
-		f.Close()
 	}
 	s.j.free(len(recs))
 	return nil
 }
 
+// keepSegments keeps spareSegments free segments ready until stop is
+// closed: it reuses the segments no item needs any more and creates new
+// ones up to maxSegments, when a reservation took a free one and every
+// upkeepEvery.
+func (s *SCP) keepSegments(stop <-chan struct{}) {
+	tick := time.NewTicker(upkeepEvery)
+	defer tick.Stop()
+	pause := time.Duration(0)
+	for {
+		select {
+		case <-s.j.want:
+		case <-tick.C:
+		case <-stop:
+			return
+		}
+		if free, _ := s.j.spares(); free >= spareSegments {
+			continue
+		}
+		err := s.reclaim(context.Background())
+		for err == nil {
+			free, all := s.j.spares()
+			if free >= spareSegments || all >= s.segmentLimit {
+				break
+			}
+			err = s.j.grow()
+		}
+		if err != nil {
+			s.log.Warn().Err(err).Msg("dicom: intake journal upkeep failed")
+			pause = min(max(2*pause, 100*time.Millisecond), 5*time.Second)
+			select {
+			case <-time.After(pause):
+			case <-stop:
+				return
+			}
+			continue
+		}
+		pause = 0
+	}
+}
+
+// reclaim frees the idle segments (their records covered by a
+// checkpoint) that no item needs: every item pointing into one is
+// committed or discarded. The instance of a quarantined item is copied
+// out to a received file first, its item pointed at that file, so that
+// review and requeue still find it.
+func (s *SCP) reclaim(ctx context.Context) error {
+	for _, sg := range s.j.idle() {
+		busy, err := s.q.segmentBusy(ctx, sg.path)
+		if err != nil {
+			return fmt.Errorf("agent: dicom: reclaim segment: %w", err)
+		}
+		if busy {
+			continue
+		}
+		its, err := s.q.segmentQuarantined(ctx, sg.path)
+		if err != nil {
+			return fmt.Errorf("agent: dicom: reclaim segment: %w", err)
+		}
+		for _, it := range its {
+			if !it.Discarded() {
+				if err := s.copyOut(ctx, it); err != nil {
+					return err
+				}
+			}
+		}
+		// Checked again in one query, after the copies: an item requeued
+		// meanwhile still points into the segment. Once none but
+		// committed and discarded ones do, none ever will again: neither
+		// can be requeued, and new records go to free segments only.
+		needed, err := s.q.segmentNeeded(ctx, sg.path)
+		if err != nil {
+			return fmt.Errorf("agent: dicom: reclaim segment: %w", err)
+		}
+		if !needed {
+			s.j.release(sg)
+		}
+	}
+	return nil
+}
+
+// copyOut writes the instance of a quarantined item, held in a segment,
+// to a durable received file and points the item at it, unless it was
+// requeued meanwhile. A record that no longer verifies (torn by a crash
+// before its response was sent: the sender sends it again) has nothing to
+// copy; the item is pointed at a received file name that does not exist,
+// so that it no longer holds the segment and a requeue reports the source
+// missing.
+func (s *SCP) copyOut(ctx context.Context, it *Item) error {
+	ref, ok := parseSegmentSource(it)
+	if !ok {
+		return nil
+	}
+	var src Source
+	rd, err := openRecord(ref, it.SourceSize)
+	if err == nil {
+		// The payload's checksum is checked as it is copied.
+		src, err = writeReceived(s.dir, rd)
+		rd.Close()
+	}
+	if _, perm := errors.AsType[*PermanentError](err); perm {
+		s.log.Warn().Int64("id", it.ID).Msg("dicom: quarantined instance no longer in the intake journal")
+		gone := Source{Path: filepath.Join(s.dir, receivedName()), Size: it.SourceSize, ModTime: it.SourceModTime}
+		if _, err := s.q.moveQuarantinedSource(ctx, it.ID, it.SourcePath, gone); err != nil {
+			return fmt.Errorf("agent: dicom: quarantined instance: %w", err)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("agent: dicom: copy quarantined instance: %w", err)
+	}
+	moved, err := s.q.moveQuarantinedSource(ctx, it.ID, it.SourcePath, src)
+	if err != nil || !moved {
+		os.Remove(src.Path)
+	}
+	if err != nil {
+		return fmt.Errorf("agent: dicom: copy quarantined instance: %w", err)
+	}
+	return nil
+}
+
 // replayJournal runs at start-up, before the pipeline: every complete
-// record beyond the checkpoint is an instance whose received file or queue
-// item a crash may have lost. One without an item is written again and
-// queued; one whose item still waits (seen) gets its file back if the file
-// differs from the record; the others were processed further and need
-// nothing. A checkpoint then makes it all durable.
+// record beyond the checkpoint is an instance whose item a crash may have
+// lost, and is queued again unless its item is there; an item seen whose
+// record beyond the checkpoint is not complete (queued while its flush
+// ran, which the crash cut off: never answered with a success) goes. A
+// synchronous commit of the cursor then makes it all durable.
 func (s *SCP) replayJournal(ctx context.Context) error {
 	after, err := s.q.Cursor(ctx, journalCursor, 0)
 	if err != nil {
 		return fmt.Errorf("agent: dicom: %w", err)
 	}
-	jr, err := s.j.reader()
-	if err != nil {
-		return err
-	}
-	defer jr.close()
-	recs, maxSeq, err := jr.scan(uint64(after))
-	if err != nil {
-		return err
-	}
-	last := max(uint64(after), maxSeq)
-	s.j.start(last + 1)
-	var files []*os.File
-	defer func() {
-		for _, f := range files {
-			f.Close()
+	last := uint64(after)
+	complete := map[string]bool{}
+	replayed := 0
+	for _, sg := range s.j.segments() {
+		recs, maxSeq, err := sg.scan(uint64(after))
+		if err != nil {
+			return err
 		}
-	}()
-	replayed, restored := 0, 0
-	for _, rec := range recs {
-		final := filepath.Join(s.dir, rec.name)
-		it, err := s.q.itemBySource(ctx, final)
-		switch {
-		case errors.Is(err, ErrNotFound):
-			f, err := restoreReceived(jr, rec, final, time.Time{})
-			if err != nil {
-				return err
+		last = max(last, maxSeq)
+		for _, rec := range recs {
+			path := segmentSource(sg.path, rec.off, rec.seq)
+			complete[path] = true
+			_, err := s.q.itemBySource(ctx, path)
+			if err == nil {
+				continue
 			}
-			files = append(files, f)
-			fi, err := f.Stat()
-			if err != nil {
-				return fmt.Errorf("agent: dicom: replay: %w", pathless(err))
+			if !errors.Is(err, ErrNotFound) {
+				return fmt.Errorf("agent: dicom: replay: %w", err)
 			}
-			if _, err := s.q.addReceived(ctx, Source{Path: final, Size: fi.Size(), ModTime: fi.ModTime(), Root: s.dir}); err != nil {
+			if _, err := s.q.addReceived(ctx, Source{Path: path, Size: rec.n, ModTime: time.Now(), Root: s.dir}); err != nil {
 				return fmt.Errorf("agent: dicom: replay: %w", err)
 			}
 			replayed++
-		case err != nil:
-			return fmt.Errorf("agent: dicom: replay: %w", err)
-		case it.State == StateSeen && !sameContent(final, rec):
-			f, err := restoreReceived(jr, rec, final, it.SourceModTime)
-			if err != nil {
-				return err
+		}
+	}
+	s.j.start(last + 1)
+	its, err := s.q.journalItems(ctx, journalDir(s.dir), StateSeen)
+	if err != nil {
+		return fmt.Errorf("agent: dicom: replay: %w", err)
+	}
+	dropped := 0
+	for _, it := range its {
+		if ref, ok := parseSegmentSource(it); ok && ref.seq > uint64(after) && !complete[it.SourcePath] {
+			if err := s.q.removeReceived(ctx, it.ID); err != nil {
+				return fmt.Errorf("agent: dicom: replay: %w", err)
 			}
-			files = append(files, f)
-			restored++
+			dropped++
 		}
 	}
-	for _, f := range files {
-		if err := datasync(f); err != nil {
-			return fmt.Errorf("agent: dicom: replay: %w", pathless(err))
-		}
+	if err := s.q.SetCursor(ctx, journalCursor, int64(last)); err != nil {
+		return fmt.Errorf("agent: dicom: replay: %w", err)
 	}
-	if len(files) > 0 {
-		if err := syncDir(s.dir); err != nil {
-			return err
-		}
-	}
-	if last > uint64(after) {
-		if err := s.q.SetCursor(ctx, journalCursor, int64(last)); err != nil {
-			return fmt.Errorf("agent: dicom: replay: %w", err)
-		}
-	}
-	if replayed+restored > 0 {
-		s.log.Warn().Int("queued", replayed).Int("restored", restored).
+	if replayed+dropped > 0 {
+		s.log.Warn().Int("queued", replayed).Int("dropped", dropped).
 			Msg("dicom: intake journal replayed instances an earlier run had not checkpointed")
 	}
 	return nil
-}
-
-// restoreReceived writes a record's instance to final (temporary file,
-// rename) and returns it open; a non-zero mtime is set on it, so that it
-// matches its queue item.
-func restoreReceived(jr *journalReader, rec scannedRecord, final string, mtime time.Time) (*os.File, error) {
-	tmp := filepath.Join(filepath.Dir(final), "."+rec.name+".tmp")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("agent: dicom: replay: %w", pathless(err))
-	}
-	_, err = io.Copy(f, jr.payload(rec))
-	if err == nil && !mtime.IsZero() {
-		err = os.Chtimes(tmp, mtime, mtime)
-	}
-	if err == nil {
-		err = os.Rename(tmp, final)
-	}
-	if err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return nil, fmt.Errorf("agent: dicom: replay: %w", pathless(err))
-	}
-	return f, nil
-}
-
-// sameContent reports whether the file at path holds exactly the record's
-// payload.
-func sameContent(path string, rec scannedRecord) bool {
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil || fi.Size() != rec.n {
-		return false
-	}
-	var sum uint32
-	buf := make([]byte, 256<<10)
-	for {
-		k, err := f.Read(buf)
-		sum = crc32c(sum, buf[:k])
-		if errors.Is(err, io.EOF) {
-			return sum == rec.crc
-		}
-		if err != nil {
-			return false
-		}
-	}
 }

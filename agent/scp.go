@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"sync"
-	"time"
 
 	"github.com/rs/zerolog"
 
@@ -23,20 +22,22 @@ import (
 //
 // The C-STORE response is sent with success only once the instance is
 // durably queued: its item is in the queue and its bytes are on stable
-// storage. An instance of up to 4 MiB is received into memory and written
-// with one direct write into the intake journal, whose fdatasync is shared
-// by the instances that associations finish at the same time; meanwhile it
-// is written as a Part 10 file into its folder, renamed into place once
-// the journal record is durable, and queued. Checkpoints make file and
-// item durable in the background and free the journal; after a crash or
-// power cut, the start-up replays the journal (agent/doc.go, DICOM network
-// intake). Larger instances are written to their file, fsynced, renamed,
-// the folder fsynced and then queued durably.
+// storage. An instance of up to 4 MiB is received into memory and
+// appended with one direct write to the intake journal, a set of
+// preallocated segments, whose fdatasync is shared by the instances that
+// associations finish at the same time; meanwhile its item is queued with
+// the journal record as source, from which the pipeline reads it.
+// Checkpoints make the items durable in the background; segments are
+// reused once their items are committed; after a crash or power cut, the
+// start-up replays the journal (agent/doc.go, DICOM network intake).
+// Larger instances, and instances arriving while every segment is in use,
+// are written to their file, fsynced, renamed, the folder fsynced and
+// then queued durably.
 //
 // Any failure answers 0xA700 (out of resources) and leaves nothing behind,
-// so the sender keeps its copy and may retry. The received files are the
-// agent's own copies: the pipeline deletes each one once the relay has
-// committed it.
+// so the sender keeps its copy and may retry. The journal records and
+// received files are the agent's own copies: a received file is deleted
+// once the relay has committed its item, a segment reused.
 type SCP struct {
 	log zerolog.Logger
 	q   *Queue
@@ -44,12 +45,10 @@ type SCP struct {
 	dir string
 	srv *dimse.Server
 
-	journalSize int64         // of a new intake journal
-	reserveWait time.Duration // bound on the wait for journal space
-	pool        chunkPool
-	spares      chan spareFile // temporary files created ahead
-	j           *intakeJournal // open from prepare until Serve returns
-	ckErr       error          // a checkpoint's sticky failure; checkpoint goroutine only
+	segmentSize  int64 // of a new intake journal segment
+	segmentLimit int   // segments at most
+	pool         chunkPool
+	j            *intakeJournal // open from prepare until Serve returns
 }
 
 // NewSCP returns an SCP configured by cfg (with defaults applied by
@@ -57,8 +56,8 @@ type SCP struct {
 // queues them in q. Nothing is opened until [SCP.Run] or [SCP.Serve].
 func NewSCP(log zerolog.Logger, q *Queue, cfg DICOMConfig, dir string) *SCP {
 	cfg.SetDefaults()
-	s := &SCP{log: log, q: q, cfg: cfg, dir: dir, journalSize: defaultJournalSize, reserveWait: defaultReserveWait,
-		spares: make(chan spareFile, spareFiles)}
+	s := &SCP{log: log, q: q, cfg: cfg, dir: dir, segmentSize: defaultSegmentSize,
+		segmentLimit: maxSegments}
 	s.srv = &dimse.Server{AETitle: cfg.AETitle, Addr: cfg.Listen,
 		AllowedCallingAEs: append([]string(nil), cfg.AllowedCallingAEs...), Logger: log, Handler: s}
 	return s
@@ -90,7 +89,7 @@ func (s *SCP) Serve(ctx context.Context, ln net.Listener) error {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() { s.checkpoints(stop) })
-	wg.Go(func() { s.makeSpares(stop) })
+	wg.Go(func() { s.keepSegments(stop) })
 	err := s.srv.ServeListener(ctx, ln)
 	close(stop)
 	wg.Wait()
@@ -105,11 +104,12 @@ func (s *SCP) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 // prepare opens the received folder and the intake journal, replays the
-// journal (instances a crash left without a durable file or item) and
-// then queues the complete instances an earlier run left unqueued (a
-// crash between the rename and the queue insert of a large instance) and
-// removes partial ones. The agent calls it before starting the pipeline;
-// Serve calls it if nobody did.
+// journal (instances a crash left without a durable item), frees the
+// segments no item needs and makes sure one is ready, then queues the
+// complete instance files an earlier run left unqueued (a crash between
+// the rename and the queue insert of a large instance) and removes
+// partial ones. The agent calls it before starting the pipeline; Serve
+// calls it if nobody did.
 func (s *SCP) prepare(ctx context.Context) error {
 	if s.j != nil {
 		return nil
@@ -117,22 +117,24 @@ func (s *SCP) prepare(ctx context.Context) error {
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return fmt.Errorf("agent: dicom: received folder: %w", pathless(err))
 	}
-	j, err := openJournal(journalPath(s.dir), s.journalSize)
+	j, err := openJournal(journalDir(s.dir), s.segmentSize)
 	if err != nil {
 		return err
 	}
 	s.j = j
-	if err := s.removeSpares(); err != nil {
-		s.j.close()
-		s.j = nil
-		return err
+	err = s.replayJournal(ctx)
+	if err == nil {
+		err = s.reclaim(ctx)
 	}
-	if err := s.replayJournal(ctx); err != nil {
-		s.j.close()
-		s.j = nil
-		return err
+	if err == nil {
+		if free, all := s.j.spares(); free == 0 && all < s.segmentLimit {
+			err = s.j.grow()
+		}
 	}
-	if err := s.recoverReceived(ctx); err != nil {
+	if err == nil {
+		err = s.recoverReceived(ctx)
+	}
+	if err != nil {
 		s.j.close()
 		s.j = nil
 		return err
@@ -153,28 +155,33 @@ func (s *SCP) Store(ctx context.Context, req dimse.StoreRequest, r io.Reader) er
 	if err != nil {
 		return fmt.Errorf("agent: dicom: %w", err)
 	}
-	sp, err := s.takeSpare()
-	if err != nil {
-		return err
-	}
-	name, f := sp.name, sp.f
 	c := &chunks{pool: &s.pool}
 	defer c.release()
 	c.Write(meta)
-	whole, err := c.fill(r, min(maxJournalled, s.j.maxPayload()))
+	limit := min(maxJournalled, s.j.maxPayload())
+	whole, err := c.fill(r, limit)
 	if err != nil {
-		discardTemp(f)
 		return fmt.Errorf("agent: dicom: receive: %w", err)
 	}
-	if whole {
-		return s.storeJournalled(ctx, req, name, f, c)
+	if whole && c.n <= limit {
+		err := s.storeJournalled(ctx, req, c)
+		if !errors.Is(err, errNoSegment) {
+			return err
+		}
+		// Every segment is in use (items waiting for the relay): the
+		// instance gets a file of its own.
+		s.log.Debug().Msg("dicom: no free intake journal segment; instance written to a file")
+		return s.storeDirect(ctx, req, c.reader())
 	}
-	discardTemp(f)
+	if whole {
+		return s.storeDirect(ctx, req, c.reader())
+	}
 	return s.storeDirect(ctx, req, io.MultiReader(c.reader(), r))
 }
 
-// storeDirect stores an instance too large for the journal: its own
-// durable file, then a durable queue insert.
+// storeDirect stores an instance too large for the journal (or arriving
+// while no segment is free): its own durable file, then a durable queue
+// insert.
 func (s *SCP) storeDirect(ctx context.Context, req dimse.StoreRequest, part10 io.Reader) error {
 	src, err := writeReceived(s.dir, part10)
 	if err != nil {
