@@ -15,8 +15,8 @@
 #
 # Usage: bench/transfer.sh [N_SLICES]   (default 500)
 # Env:   REPEAT (1; best time and max RSS are reported), WORK, CORPUS (kit folder),
-#        WORKERS (2), UPLOADS (8), STABLE (100ms): agent.yaml workers,
-#        uploads_in_flight, watch stable_for;  PUT_J (8): raw PutObject concurrency;
+#        WORKERS (2), UPLOADS (8), STABLE (100ms), MODE (auto): agent.yaml workers,
+#        uploads_in_flight, watch stable_for, relay.mode (auto|quic|tcp);  PUT_J (8): raw PutObject concurrency;
 #        BIG (1), BIG_FRAMES (4000); LOG_LEVEL (info) of relay and agent;
 #        PROFILE=1: perf record -g the relay and agent during the dicomgate runs
 #        (reports in $WORK/perf-*.txt) and Go CPU profiles of both processes
@@ -39,6 +39,7 @@ LOG_LEVEL=${LOG_LEVEL:-info}
 PROFILE=${PROFILE:-0}
 KEEP=${KEEP:-0}
 ONLY=${ONLY:-}
+MODE=${MODE:-auto}
 mkdir -p "$WORK/bin"
 WORK=$(cd "$WORK" && pwd)
 for tool in storescu storescp /usr/bin/python3; do command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y dcmtk" >&2; exit 1; }; done
@@ -141,6 +142,7 @@ site: site-01
 project: demo
 relay:
   address: 127.0.0.1:$rp
+  mode: $MODE
 identity_dir: agent/identity
 policy: policies/basic.yaml
 secret_file: agent/secret.key
@@ -248,8 +250,8 @@ bench() {
   done
 }
 
-printf '%d cores, %s, %s; agent: workers %s, uploads_in_flight %s, stable_for %s; PutObject -j %s; REPEAT %s\n' \
-  "$(nproc)" "$(uname -srm)" "$(go version | awk '{print $3}')" "$WORKERS" "$UPLOADS" "$STABLE" "$PUT_J" "$REPEAT"
+printf '%d cores, %s, %s; agent: workers %s, uploads_in_flight %s, stable_for %s, relay.mode %s; PutObject -j %s; REPEAT %s\n' \
+  "$(nproc)" "$(uname -srm)" "$(go version | awk '{print $3}')" "$WORKERS" "$UPLOADS" "$STABLE" "$MODE" "$PUT_J" "$REPEAT"
 bench "ct$N" "$IN"
 [ "$BIG" = 1 ] && bench "multiframe" "$BIGDIR"
 

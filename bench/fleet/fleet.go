@@ -359,6 +359,9 @@ func (f *fleet) soak(ctx context.Context, mon *monitor, o options) error {
 	if e, ok := lastErr.Load().(string); ok {
 		fmt.Printf("last error: %s\n", e)
 	}
+	if n := failed.Load(); n > 0 {
+		return fmt.Errorf("soak: %d uploads failed", n)
+	}
 	return nil
 }
 
