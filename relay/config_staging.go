@@ -1,6 +1,9 @@
 package relay
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Defaults of [StagingConfig] fields. The budget stays well under the
 // relay's 96 MiB soft memory limit (cmd/dicomgate/gc.go) with its few tens
@@ -8,6 +11,7 @@ import "fmt"
 const (
 	DefaultStagingMemoryBudget    = 32 << 20
 	DefaultStagingMemoryFileLimit = 8 << 20
+	DefaultStagingKeepPartial     = 7 * 24 * time.Hour
 )
 
 // StagingConfig sets where uploads are held between their first byte and
@@ -27,6 +31,14 @@ type StagingConfig struct {
 	// MemoryFileLimit is the size of the largest file received in
 	// memory, in bytes. Default 8 MiB.
 	MemoryFileLimit int64 `yaml:"memory_file_limit"`
+
+	// KeepPartial is how long a partial staging file (an upload cut off
+	// and not resumed) is kept for its agent to resume from, counted from
+	// its last write. Older ones are removed at start and then hourly:
+	// their agent went away for good (its queue discarded or re-created),
+	// or sends the file again from the start. A negative value keeps them
+	// for ever. Default 168h (7 days).
+	KeepPartial time.Duration `yaml:"keep_partial"`
 }
 
 // setDefaults fills the zero fields.
@@ -36,6 +48,9 @@ func (c *StagingConfig) setDefaults() {
 	}
 	if c.MemoryFileLimit == 0 {
 		c.MemoryFileLimit = DefaultStagingMemoryFileLimit
+	}
+	if c.KeepPartial == 0 {
+		c.KeepPartial = DefaultStagingKeepPartial
 	}
 }
 

@@ -347,6 +347,7 @@ func (s *Server) Run(ctx context.Context) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- api.Serve(tlsLn) }()
 
+	s.sweepStagingNow(ctx, res.stagingDir) // before Ready, so tests see it done
 	s.mu.Lock()
 	s.addr, s.apiAddr, s.enrolAddr, s.peers = up.Addr(), ln.Addr(), up.Addr(), peers
 	if enrol != nil {
@@ -357,6 +358,8 @@ func (s *Server) Run(ctx context.Context) error {
 	s.log.Info().Str("addr", up.Addr().String()).Str("api_addr", ln.Addr().String()).
 		Str("ca_fingerprint", res.ca.Fingerprint()).Msg("relay running")
 	s.recordStart(ctx)
+	sweep := time.NewTicker(stagingSweepEvery)
+	defer sweep.Stop()
 
 	// Checkpoint the audit trail periodically (Append also does every
 	// 100 entries) and once more at shutdown.
@@ -379,6 +382,8 @@ wait:
 			break wait
 		case <-ticker.C:
 			s.checkpoint(ctx)
+		case <-sweep.C:
+			s.sweepStagingNow(ctx, res.stagingDir)
 		case <-syncPeers:
 			if err := peers.sync(ctx, res.db); err != nil {
 				s.log.Warn().Err(err).Msg("wireguard peers out of step with the database")

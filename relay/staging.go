@@ -56,6 +56,28 @@ func (l *stageLocks) lock(ctx context.Context, key string) (unlock func(), err e
 	}
 }
 
+// tryLock locks key if no one holds or waits for it, returning ok false
+// otherwise.
+func (l *stageLocks) tryLock(key string) (unlock func(), ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.m[key] != nil {
+		return nil, false
+	}
+	sl := &stageLock{ch: make(chan struct{}, 1), refs: 1}
+	sl.ch <- struct{}{}
+	l.m[key] = sl
+	return func() {
+		<-sl.ch
+		l.mu.Lock()
+		sl.refs--
+		if sl.refs == 0 {
+			delete(l.m, key)
+		}
+		l.mu.Unlock()
+	}, true
+}
+
 // stagePath is the staging file of one offer of one agent. The name is a
 // hash, so it carries no identifier, and a different offer under the same
 // file ID gets a fresh file.

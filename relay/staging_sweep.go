@@ -1,0 +1,68 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// stagingSweepEvery is how often partial staging files older than
+// staging.keep_partial are looked for.
+const stagingSweepEvery = time.Hour
+
+// sweepStaging removes the partial staging files in dir last written
+// before cutoff, except those an upload holds (it is resuming them). It
+// returns how many files it removed and their bytes.
+func (s *Server) sweepStaging(ctx context.Context, dir string, cutoff time.Time) (removed int, bytes int64, err error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, 0, fmt.Errorf("relay: sweep staging: %w", err)
+	}
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return removed, bytes, err
+		}
+		if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), ".part") {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		unlock, ok := s.stages.tryLock(path)
+		if !ok {
+			continue
+		}
+		// Stat under the lock: an upload may have written it since the
+		// listing.
+		fi, err := os.Stat(path)
+		if err == nil && fi.ModTime().Before(cutoff) {
+			if err = os.Remove(path); err == nil {
+				removed++
+				bytes += fi.Size()
+			}
+		}
+		unlock()
+		if err != nil && !os.IsNotExist(err) {
+			return removed, bytes, fmt.Errorf("relay: sweep staging: %w", err)
+		}
+	}
+	return removed, bytes, nil
+}
+
+// sweepStagingNow runs sweepStaging with the configured keep_partial and
+// logs what it removed. A negative keep_partial keeps every file.
+func (s *Server) sweepStagingNow(ctx context.Context, dir string) {
+	keep := s.cfg.Staging.KeepPartial
+	if keep < 0 {
+		return
+	}
+	n, b, err := s.sweepStaging(ctx, dir, time.Now().Add(-keep))
+	if err != nil {
+		s.log.Warn().Err(err).Msg("staging sweep failed")
+	}
+	if n > 0 {
+		s.log.Info().Int("files", n).Int64("bytes", b).Dur("keep_partial", keep).
+			Msg("removed partial staging files older than keep_partial")
+	}
+}

@@ -1,0 +1,107 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"dicomgate/transport"
+)
+
+// TestSweepStaging: a partial staging file left by a cut upload is kept
+// while younger than keep_partial, and removed once older, unless an
+// upload holds it; other files are left alone. The agent whose partial
+// file went sends the file again from zero, and it commits.
+func TestSweepStaging(t *testing.T) {
+	e, a, f := cutUpload(t, transport.ModeQUIC, transport.DataChunkSize, nil)
+	r, _ := e.srv.resources()
+	ctx := context.Background()
+	cut := stagePath(r.stagingDir, a.id, f.offer)
+	cutInfo, err := os.Stat(cut)
+	if err != nil {
+		t.Fatalf("cut upload not staged: %v", err)
+	}
+	old := time.Now().Add(-8 * 24 * time.Hour)
+	held := filepath.Join(r.stagingDir, "held.part")
+	other := filepath.Join(r.stagingDir, "notes.txt")
+	for _, p := range []string{held, other} {
+		if err := os.WriteFile(p, []byte("partial"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unlock, err := e.srv.stages.lock(ctx, held)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+
+	cutoff := time.Now().Add(-DefaultStagingKeepPartial)
+	if n, _, err := e.srv.sweepStaging(ctx, r.stagingDir, cutoff); err != nil || n != 0 {
+		t.Fatalf("sweep of a fresh partial file: removed %d (%v), want 0", n, err)
+	}
+	if _, err := os.Stat(cut); err != nil {
+		t.Fatalf("fresh partial file removed: %v", err)
+	}
+	if err := os.Chtimes(cut, old, old); err != nil {
+		t.Fatal(err)
+	}
+	n, b, err := e.srv.sweepStaging(ctx, r.stagingDir, cutoff)
+	if err != nil || n != 1 || b != cutInfo.Size() {
+		t.Fatalf("sweep: removed %d files, %d bytes (%v); want 1, %d", n, b, err, cutInfo.Size())
+	}
+	for p, want := range map[string]bool{cut: false, held: true, other: true} {
+		if _, err := os.Stat(p); (err == nil) != want {
+			t.Errorf("%s kept: %v, want %v", filepath.Base(p), err == nil, want)
+		}
+	}
+	if len(e.srv.stages.m) != 1 {
+		t.Errorf("%d stage locks after the sweep, want the held one", len(e.srv.stages.m))
+	}
+
+	rec := &offsetRecorder{r: bytes.NewReader(f.sealed), first: -1}
+	rcpt, err := a.conn.Upload(ctx, f.offer, rec)
+	if err != nil {
+		t.Fatalf("upload after the sweep: %v", err)
+	}
+	if rec.first != 0 {
+		t.Fatalf("upload after the sweep started at %d, want 0", rec.first)
+	}
+	if !bytes.Equal(readObject(t, r.objects, rcpt.ObjectKey), f.sealed) {
+		t.Fatal("committed object differs")
+	}
+}
+
+// TestSweepStagingAtStart: a relay started with a stale partial file in
+// its staging folder removes it, and with keep_partial negative keeps it.
+func TestSweepStagingAtStart(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		keep time.Duration
+		kept bool
+	}{{"default", 0, false}, {"negative", -1, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dataDir := t.TempDir()
+			stale := filepath.Join(dataDir, stagingDirName, "stale.part")
+			if err := os.MkdirAll(filepath.Dir(stale), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(stale, []byte("partial"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			old := time.Now().Add(-8 * 24 * time.Hour)
+			if err := os.Chtimes(stale, old, old); err != nil {
+				t.Fatal(err)
+			}
+			startRelay(t, envOptions{dataDir: dataDir, config: func(c *Config) { c.Staging.KeepPartial = tc.keep }})
+			if _, err := os.Stat(stale); (err == nil) != tc.kept {
+				t.Fatalf("stale partial file kept: %v, want %v", err == nil, tc.kept)
+			}
+		})
+	}
+}
