@@ -54,10 +54,11 @@
 // # Sealed in memory
 //
 // A source of up to 8 MiB is sealed into memory rather than into the
-// spool folder when a 32 MiB budget allows (a CT slice is 0.5 MB; 8
-// uploads in flight use 4 MB of it; processing waits up to 2 s for room,
-// which uploads ending make, so it keeps pace with uploading rather than
-// racing ahead into the spool folder): the item becomes sealed with no spool
+// spool folder when the spool_memory budget (default 32 MiB; -1 turns
+// this off) allows (a CT slice is 0.5 MB; 8 uploads in flight use 4 MB of
+// it; processing waits up to 2 s for room, which uploads ending make, so
+// it keeps pace with uploading rather than racing ahead into the spool
+// folder): the item becomes sealed with no spool
 // path (without an fsync) and the upload stage sends it from memory, then
 // marks it committed (without an fsync when the source is kept). Nothing is
 // written to disk for it: no spool file is created, written, fsynced,
