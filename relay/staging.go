@@ -39,43 +39,44 @@ func (l *stageLocks) lock(ctx context.Context, key string) (unlock func(), err e
 	}
 	sl.refs++
 	l.mu.Unlock()
-	release := func() {
-		l.mu.Lock()
-		sl.refs--
-		if sl.refs == 0 {
-			delete(l.m, key)
-		}
-		l.mu.Unlock()
-	}
 	select {
 	case sl.ch <- struct{}{}:
-		return func() { <-sl.ch; release() }, nil
+		return func() { <-sl.ch; l.release(key, sl) }, nil
 	case <-ctx.Done():
-		release()
+		l.release(key, sl)
 		return nil, ctx.Err()
 	}
 }
 
-// tryLock locks key if no one holds or waits for it, returning ok false
-// otherwise.
+// tryLock locks key if it is free, without waiting; ok is false when
+// someone holds it. (A holder that has just unlocked counts as gone,
+// even before its release below ran.)
 func (l *stageLocks) tryLock(key string) (unlock func(), ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.m[key] != nil {
+	sl := l.m[key]
+	if sl == nil {
+		sl = &stageLock{ch: make(chan struct{}, 1)}
+		l.m[key] = sl
+	}
+	select {
+	case sl.ch <- struct{}{}:
+		sl.refs++
+		return func() { <-sl.ch; l.release(key, sl) }, true
+	default:
 		return nil, false
 	}
-	sl := &stageLock{ch: make(chan struct{}, 1), refs: 1}
-	sl.ch <- struct{}{}
-	l.m[key] = sl
-	return func() {
-		<-sl.ch
-		l.mu.Lock()
-		sl.refs--
-		if sl.refs == 0 {
-			delete(l.m, key)
-		}
-		l.mu.Unlock()
-	}, true
+}
+
+// release drops one reference to sl, the lock of key, and forgets it
+// when none is left.
+func (l *stageLocks) release(key string, sl *stageLock) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	sl.refs--
+	if sl.refs == 0 {
+		delete(l.m, key)
+	}
 }
 
 // stagePath is the staging file of one offer of one agent. The name is a

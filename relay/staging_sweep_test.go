@@ -60,8 +60,14 @@ func TestSweepStaging(t *testing.T) {
 			t.Errorf("%s kept: %v, want %v", filepath.Base(p), err == nil, want)
 		}
 	}
-	if len(e.srv.stages.m) != 1 {
-		t.Errorf("%d stage locks after the sweep, want the held one", len(e.srv.stages.m))
+	if un, ok := e.srv.stages.tryLock(held); ok {
+		un()
+		t.Error("the sweep released a lock an upload holds")
+	}
+	if un, ok := e.srv.stages.tryLock(cut); !ok {
+		t.Error("the sweep left its lock on the removed file held")
+	} else {
+		un()
 	}
 
 	rec := &offsetRecorder{r: bytes.NewReader(f.sealed), first: -1}

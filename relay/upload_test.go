@@ -348,6 +348,19 @@ func TestStageLocksWaitAndCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	again()
+	held, ok := l.tryLock("k")
+	if !ok {
+		t.Fatal("tryLock of a free key failed")
+	}
+	if _, ok := l.tryLock("k"); ok {
+		t.Fatal("tryLock of a held key succeeded")
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	if _, err := l.lock(ctx, "k"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("lock of a key tryLock holds: %v", err)
+	}
+	held()
 	if len(l.m) != 0 {
 		t.Fatalf("locks leaked: %d", len(l.m))
 	}
