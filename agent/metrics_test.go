@@ -92,10 +92,14 @@ func TestMetricsAfterTransfer(t *testing.T) {
 	eventually(t, "20 files committed by the relay", func() bool { c, _ := r.stats(); return c == 20 })
 	var text string
 	var m map[string]float64
-	eventually(t, "20 commits counted", func() bool {
+	// A scrape gathers the counters and the queue's gauges (read from its
+	// database) concurrently: the last commit can show in one and not yet
+	// in the other. Wait until both have it.
+	eventually(t, "20 commits counted and in the queue", func() bool {
 		_, text = scrape(t, a, "/metrics")
 		m = samples(t, text)
-		return m[`dicomgate_agent_files_total{result="committed"}`] == 20
+		return m[`dicomgate_agent_files_total{result="committed"}`] == 20 &&
+			m[`dicomgate_agent_queue_items{state="committed"}`] == 20
 	})
 	want := map[string]float64{
 		`dicomgate_agent_queue_items{state="committed"}`:    20,
