@@ -39,6 +39,19 @@ func (w *spoolWatcher) Upload(ctx context.Context, it *Item, spool io.ReaderAt) 
 	return w.dirUploader.Upload(ctx, it, spool)
 }
 
+// runWatched runs a pipeline over q, with proc and a spoolWatcher whose
+// first failFirst uploads fail, until the queue drains, and returns the
+// stopped pipeline and the watcher.
+func runWatched(t *testing.T, cfg *Config, q *Queue, proc Processor, failFirst int) (*Pipeline, *spoolWatcher) {
+	t.Helper()
+	up := &spoolWatcher{dirUploader: &dirUploader{dir: t.TempDir(), failFirst: failFirst}, spoolDir: cfg.SpoolDir}
+	p := NewPipeline(testLogger(t), cfg, q, proc, up)
+	stop := startPipeline(t, p)
+	drain(t, p)
+	stop()
+	return p, up
+}
+
 func enqueueFiles(t *testing.T, q *Queue, n int) {
 	t.Helper()
 	dir := t.TempDir()
@@ -60,11 +73,7 @@ func TestPipelineSealsSmallFilesInMemory(t *testing.T) {
 	defer q.Close()
 	enqueueFiles(t, q, 12)
 	proc := &copyProcessor{}
-	up := &spoolWatcher{dirUploader: &dirUploader{dir: t.TempDir()}, spoolDir: cfg.SpoolDir}
-	p := NewPipeline(testLogger(t), cfg, q, proc, up)
-	stop := startPipeline(t, p)
-	drain(t, p)
-	stop()
+	p, up := runWatched(t, cfg, q, proc, 0)
 	if c := counts(t, q); c[StateCommitted] != 12 {
 		t.Fatalf("states %v; want 12 committed", c)
 	}
@@ -99,12 +108,8 @@ func TestPipelineSpillsFailedMemoryUpload(t *testing.T) {
 	defer q.Close()
 	enqueueFiles(t, q, 3)
 	proc := &copyProcessor{}
-	up := &spoolWatcher{dirUploader: &dirUploader{dir: t.TempDir(), failFirst: 1}, spoolDir: cfg.SpoolDir}
+	_, up := runWatched(t, cfg, q, proc, 1)
 	fromMemory := 0
-	p := NewPipeline(testLogger(t), cfg, q, proc, up)
-	stop := startPipeline(t, p)
-	drain(t, p)
-	stop()
 	for id := int64(1); id <= 3; id++ {
 		it, err := q.Get(t.Context(), id)
 		must(t, err)
@@ -141,11 +146,7 @@ func TestPipelineMemoryBudgetFallsBack(t *testing.T) {
 	q := openTestQueue(t, cfg.QueueDB)
 	defer q.Close()
 	enqueueFiles(t, q, 4)
-	up := &spoolWatcher{dirUploader: &dirUploader{dir: t.TempDir()}, spoolDir: cfg.SpoolDir}
-	p := NewPipeline(testLogger(t), cfg, q, &copyProcessor{}, up)
-	stop := startPipeline(t, p)
-	drain(t, p)
-	stop()
+	_, up := runWatched(t, cfg, q, &copyProcessor{}, 0)
 	if c := counts(t, q); c[StateCommitted] != 4 {
 		t.Fatalf("states %v; want 4 committed", c)
 	}

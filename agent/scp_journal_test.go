@@ -46,6 +46,16 @@ func startSCPSegments(t *testing.T, q *Queue, dir string, segSize int64, limit i
 	return s, stop
 }
 
+// openTestJournal opens the intake journal of received with one free
+// segment of 64 blocks.
+func openTestJournal(t *testing.T, received string) *intakeJournal {
+	t.Helper()
+	j, err := openJournal(journalDir(received), journalBase+64*blockSize)
+	must(t, err)
+	must(t, j.grow())
+	return j
+}
+
 // largestFile returns the size of the largest regular file under dir.
 func largestFile(t *testing.T, dir string) (n int64) {
 	t.Helper()
@@ -93,9 +103,7 @@ func TestSCPReplaysJournal(t *testing.T) {
 	received := filepath.Join(t.TempDir(), "received")
 	q := openTestQueue(t, cfg.QueueDB)
 	defer q.Close()
-	j, err := openJournal(journalDir(received), journalBase+64*blockSize)
-	must(t, err)
-	must(t, j.grow())
+	j := openTestJournal(t, received)
 	var pool chunkPool
 	body := func(s string) []byte { return bytes.Repeat([]byte(s), 1000) }
 	src := func(r *journalRecord, n int) Source {
@@ -402,9 +410,7 @@ func TestSCPReclaimQuarantined(t *testing.T) {
 	received := filepath.Join(t.TempDir(), "received")
 	q := openTestQueue(t, cfg.QueueDB)
 	defer q.Close()
-	j, err := openJournal(journalDir(received), journalBase+64*blockSize)
-	must(t, err)
-	must(t, j.grow())
+	j := openTestJournal(t, received)
 	var pool chunkPool
 	body := func(s string) []byte { return bytes.Repeat([]byte(s), 3000) }
 	var ids []int64
