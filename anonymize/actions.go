@@ -230,11 +230,11 @@ func (f *file) dummy(e *element, path string, depth int) (*element, error) {
 	case "SQ":
 		return f.items(e, scopeDummy, path, depth)
 	case "DA":
-		return withString(e, shiftDate(e.str(), f.shift)), nil
+		return f.shiftedDate(e, shiftDate(e.str(), f.shift)), nil
 	case "DT":
 		// The date is shifted like every other date of the patient; the
 		// time of day is not kept.
-		return withString(e, shiftDateOnly(e.str(), f.shift)), nil
+		return f.shiftedDate(e, shiftDateOnly(e.str(), f.shift)), nil
 	case "TM":
 		return withString(e, "000000"), nil
 	case "AS":
@@ -309,12 +309,12 @@ func (f *file) clean(e *element, path string, depth int) (*element, error) {
 		if o.RetainLongitudinalFullDates {
 			return e, nil
 		}
-		return withString(e, shiftDate(e.str(), f.shift)), nil
+		return f.shiftedDate(e, shiftDate(e.str(), f.shift)), nil
 	case "DT":
 		if o.RetainLongitudinalFullDates {
 			return e, nil
 		}
-		return withString(e, shiftDateTime(e.str(), f.shift, f.timeShift)), nil
+		return f.shiftedDate(e, shiftDateTime(e.str(), f.shift, f.timeShift)), nil
 	case "TM":
 		if o.RetainLongitudinalFullDates {
 			return e, nil
@@ -413,9 +413,9 @@ func (f *file) applyRule(e *element, r *Rule, sc scope, path string, depth int) 
 		}
 		switch e.vr {
 		case "DA":
-			v = shiftDate(orig, days)
+			return f.shiftedDate(e, shiftDate(orig, days)), nil
 		case "DT":
-			v = shiftDateTime(orig, days, 0)
+			return f.shiftedDate(e, shiftDateTime(orig, days, 0)), nil
 		default:
 			return nil, quarantine(ErrUnsupported, "rule %s: date shift on %s (VR %s)", ruleName(r), e.tag, e.vr)
 		}

@@ -28,6 +28,10 @@ type file struct {
 	timeShift int // minutes times of day move, per patient
 	scrub     *scrubber
 	pix       *pixelPlan // set when a pixel rule cleans the pixel data
+	// origDates holds the file's original date-like values, collected
+	// when the first date is shifted (see shiftedDate).
+	origDates []string
+	datesRead bool
 }
 
 func (a *Anonymizer) newFile(top *dataset, syn syntax) *file {

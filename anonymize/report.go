@@ -35,6 +35,9 @@ type Report struct {
 	// PixelRule names the pixel rule whose regions were blanked (Clean
 	// Pixel Data); empty when the pixels passed through unchanged.
 	PixelRule string `json:"pixel_rule,omitempty"`
+	// DatesEmptied counts shifted dates emptied because the shifted value
+	// was another original date of the same file.
+	DatesEmptied int `json:"dates_emptied,omitempty"`
 }
 
 // TagActions is the count of each action applied to one attribute.
