@@ -17,11 +17,13 @@
 # Env:   REPEAT (1; best time and max RSS are reported), WORK, CORPUS (kit folder),
 #        WORKERS (2), UPLOADS (8), STABLE (100ms), MODE (auto): agent.yaml workers,
 #        uploads_in_flight, watch stable_for, relay.mode (auto|quic|tcp);  PUT_J (8): raw PutObject concurrency;
+#        PUT_UNSIGNED (false): true sends the raw PUTs as the relay does (unsigned payload, CRC32C trailer);
 #        BIG (1), BIG_FRAMES (4000); LOG_LEVEL (info) of relay and agent;
 #        PROFILE=1: perf record -g the relay and agent during the dicomgate runs
 #        (reports in $WORK/perf-*.txt) and Go CPU profiles of both processes
 #        ($WORK/cpu-{relay,agent}-*.pprof, go tool pprof -top);
-#        ONLY=dicomgate|storescu|putobject runs one of the three (no ratios); KEEP=1 keeps the per-run folders.
+#        ONLY=dicomgate|storescu|putobject runs one of the three (no ratios); KEEP=1 keeps the per-run folders;
+#        DG_BIN=PATH runs that dicomgate binary instead of building this tree (A/B runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
@@ -33,6 +35,7 @@ WORKERS=${WORKERS:-2}
 UPLOADS=${UPLOADS:-8}
 STABLE=${STABLE:-100ms}
 PUT_J=${PUT_J:-8}
+PUT_UNSIGNED=${PUT_UNSIGNED:-false}
 BIG=${BIG:-1}
 BIG_FRAMES=${BIG_FRAMES:-4000}
 LOG_LEVEL=${LOG_LEVEL:-info}
@@ -48,6 +51,7 @@ for tool in storescu storescp /usr/bin/python3; do command -v "$tool" >/dev/null
 # Binaries of this tree, outside the shared bin/.
 # The tree is shared: if it does not build right now, reuse the last binaries.
 for b in dicomgate:./cmd/dicomgate putbench:./bench/putbench; do
+  if [ "${b%%:*}" = dicomgate ] && [ -n "${DG_BIN:-}" ]; then cp "$DG_BIN" "$WORK/bin/dicomgate"; continue; fi
   if ! go build -o "$WORK/bin/${b%%:*}.new" "${b#*:}" 2>"$WORK/build.log"; then
     [ -x "$WORK/bin/${b%%:*}" ] || { cat "$WORK/build.log" >&2; exit 1; }
     echo "warning: ${b#*:} does not build now ($(head -n 2 "$WORK/build.log" | tail -n 1)); using the last $WORK/bin/${b%%:*}" >&2
@@ -228,15 +232,18 @@ storescu_run() {
 
 # putobject SET SRC: raw minio-go PutObject, PUT_J at a time, fresh bucket.
 put_run() {
-  local set=$1 src=$2 out secs rss
+  local set=$1 src=$2 out secs rss c0 c1 cpu
   RUN=$((RUN + 1))
-  /usr/bin/time -f '%e %M' -o "$WORK/time.txt" "$PB" put -endpoint "$DICOMGATE_S3_ENDPOINT" -bucket "raw-$set-$RUN" \
+  c0=$(cpu_s "$DICOMGATE_S3_PID")
+  /usr/bin/time -f '%e %M %U %S' -o "$WORK/time.txt" "$PB" put -endpoint "$DICOMGATE_S3_ENDPOINT" -bucket "raw-$set-$RUN" \
     -access "$DICOMGATE_S3_ACCESS_KEY" -secret "$DICOMGATE_S3_SECRET_KEY" -region "$DICOMGATE_S3_REGION" \
-    -dir "$src" -j "$PUT_J" >"$WORK/put.out"
+    -dir "$src" -j "$PUT_J" -unsigned="$PUT_UNSIGNED" >"$WORK/put.out"
+  c1=$(cpu_s "$DICOMGATE_S3_PID")
   out=$(cat "$WORK/put.out"); secs=$(kv secs "$out")
   rss=$(tail -n 1 "$WORK/time.txt" | awk '{print $2}')
+  cpu=$(tail -n 1 "$WORK/time.txt" | awk -v a="$c0" -v b="$c1" '{printf "putbench %.1f, versitygw %.1f", $3 + $4, b - a}')
   echo "$set putobject $secs $rss 0" >>"$RESULTS"
-  printf '  PutObject  run %d: %7.2f s  (%d MB RSS)\n' "$RUN" "$secs" $((rss / 1024))
+  printf '  PutObject  run %d: %7.2f s  (%d MB RSS; CPU s: %s)\n' "$RUN" "$secs" $((rss / 1024)) "$cpu"
 }
 
 # bench SET SRC: REPEAT runs of each of the three, interleaved.

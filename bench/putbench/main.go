@@ -84,9 +84,10 @@ func put(args []string) error {
 	dir := f.String("dir", "", "folder of files to upload")
 	jobs := f.Int("j", 8, "uploads at a time")
 	partSize := f.Uint64("part-size", 16<<20, "multipart part size (as dicomgate's default)")
+	unsigned := f.Bool("unsigned", false, "send as the relay does: unsigned payload with a CRC32C trailer (default: minio-go's defaults, SigV4-signed payload over plain HTTP)")
 	f.Parse(args)
 	ctx := context.Background()
-	c, err := minio.New(*endpoint, &minio.Options{Creds: credentials.NewStaticV4(*access, *secret, ""), Region: *region})
+	c, err := minio.New(*endpoint, &minio.Options{Creds: credentials.NewStaticV4(*access, *secret, ""), Region: *region, TrailingHeaders: *unsigned})
 	if err != nil {
 		return err
 	}
@@ -113,7 +114,7 @@ func put(args []string) error {
 				if i >= len(list) {
 					return
 				}
-				if err := putOne(ctx, c, *bucket, fmt.Sprintf("raw/%06d", i), list[i], *partSize); err != nil {
+				if err := putOne(ctx, c, *bucket, fmt.Sprintf("raw/%06d", i), list[i], *partSize, *unsigned); err != nil {
 					once.Do(func() { firstErr = err })
 					return
 				}
@@ -130,7 +131,7 @@ func put(args []string) error {
 	return nil
 }
 
-func putOne(ctx context.Context, c *minio.Client, bucket, key, path string, partSize uint64) error {
+func putOne(ctx context.Context, c *minio.Client, bucket, key, path string, partSize uint64, unsigned bool) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -141,7 +142,7 @@ func putOne(ctx context.Context, c *minio.Client, bucket, key, path string, part
 		return err
 	}
 	_, err = c.PutObject(ctx, bucket, key, f, fi.Size(), minio.PutObjectOptions{
-		ContentType: "application/octet-stream", PartSize: partSize})
+		ContentType: "application/octet-stream", PartSize: partSize, DisableContentSha256: unsigned})
 	return err
 }
 
