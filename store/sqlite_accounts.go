@@ -97,7 +97,7 @@ func (s *SQLiteAccounts) ListAccounts(ctx context.Context) ([]Account, error) {
 
 // UpdateAccount implements [AccountStore] in one immediate transaction.
 func (s *SQLiteAccounts) UpdateAccount(ctx context.Context, name string, update func(*Account) error) (*Account, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.db.beginTx(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("store: update account: %w", err)
 	}

@@ -88,7 +88,7 @@ func (a *SQLiteAudit) AppendAudit(ctx context.Context, build AuditBuildFunc) (*A
 // appendOnce is one attempt of AppendAudit, in one transaction. A unique
 // violation is returned unwrapped-compatible so that the caller retries.
 func (a *SQLiteAudit) appendOnce(ctx context.Context, build AuditBuildFunc) (*AuditEntry, error) {
-	tx, err := a.db.BeginTx(ctx, nil)
+	tx, err := a.db.beginTx(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -94,7 +94,7 @@ func (s *SQLiteAccounts) PutPolicy(ctx context.Context, p PolicyRevision) (*Poli
 	if p.PolicyID == "" || p.Hash == "" || p.YAML == "" {
 		return nil, false, fmt.Errorf("store: put policy: %w: policy id, hash and yaml are required", ErrInvalidRecord)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.db.beginTx(ctx)
 	if err != nil {
 		return nil, false, fmt.Errorf("store: put policy: %w", err)
 	}
