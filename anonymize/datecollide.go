@@ -1,6 +1,9 @@
 package anonymize
 
-import "strings"
+import (
+	"bytes"
+	"strings"
+)
 
 // A shifted date can land on another original date of the same file: with a
 // 285-day shift, an InstanceCreationDate of 20001003 becomes 19991223, the
@@ -52,18 +55,28 @@ func collectDates(ds *dataset, out []string) []string {
 			if len(e.value) < 8 {
 				continue
 			}
-			for _, v := range strings.Split(string(e.value), `\`) {
-				v = strings.Trim(v, " \x00")
-				if len(v) < 8 || !dateLike(v) {
+			rest := e.value
+			for len(rest) > 0 {
+				var part []byte
+				if i := bytes.IndexByte(rest, '\\'); i >= 0 {
+					part, rest = rest[:i], rest[i+1:]
+				} else {
+					part, rest = rest, nil
+				}
+				part = bytes.Trim(part, " \x00")
+				if len(part) < 8 || !dateLike(part) {
 					continue
 				}
+				v := string(part)
 				out = addString(out, v)
 				if e.vr == "DA" || e.vr == "DT" {
 					// The ends of a range are dates of their own.
-					for _, end := range strings.Split(v, "-") {
+					for v != "" {
+						end, after, _ := strings.Cut(v, "-")
 						if len(end) >= 8 {
 							out = addString(out, end)
 						}
+						v = after
 					}
 				}
 			}
@@ -72,7 +85,8 @@ func collectDates(ds *dataset, out []string) []string {
 	return out
 }
 
-func dateLike(v string) bool {
+// dateLike reports whether v holds only digits, '.', '-' and '+'.
+func dateLike(v []byte) bool {
 	for i := 0; i < len(v); i++ {
 		c := v[i]
 		if (c < '0' || c > '9') && c != '.' && c != '-' && c != '+' {
