@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -221,6 +222,23 @@ func counts(t *testing.T, q *Queue) map[State]int {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// committedNow counts the committed items of the queue at path while the
+// agent that holds it runs (a read-only connection beside its own: the
+// queue's lock file keeps a second Queue out).
+func committedNow(t *testing.T, path string) int {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM items WHERE state = ?`, string(StateCommitted)).Scan(&n); err != nil {
+		return -1 // busy, or the schema is not there yet: asked again
+	}
+	return n
 }
 
 // retryNow makes every waiting item due now, as if its back-off had passed.

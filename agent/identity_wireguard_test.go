@@ -26,8 +26,8 @@ func TestEnrollWireGuard(t *testing.T) {
 	}
 	priv, err := readWireGuardKey(keyFile)
 	must(t, err)
-	if len(r.wgKeys) != 1 || r.wgKeys[0] != priv.PublicKey() {
-		t.Fatalf("relay got wireguard keys %v, want the public key of %s", r.wgKeys, IdentityWireGuardKeyFile)
+	if keys := r.wireGuardKeys(); len(keys) != 1 || keys[0] != priv.PublicKey() {
+		t.Fatalf("relay got wireguard keys %v, want the public key of %s", keys, IdentityWireGuardKeyFile)
 	}
 	info, err := os.ReadFile(filepath.Join(dir, IdentityInfoFile))
 	must(t, err)
@@ -62,7 +62,7 @@ func TestEnrollWireGuard(t *testing.T) {
 	// keygen` is used as it is.
 	_, err = EnrollWireGuard(t.Context(), dir, r.addr, r.token(), "site-1", true, "")
 	must(t, err)
-	if again, _ := readWireGuardKey(keyFile); again == priv || r.wgKeys[1] != again.PublicKey() {
+	if again, _ := readWireGuardKey(keyFile); again == priv || r.wireGuardKeys()[1] != again.PublicKey() {
 		t.Errorf("forced re-enrolment kept the generated wireguard key")
 	}
 	own, err := transport.GenerateWireGuardKey()
@@ -71,7 +71,7 @@ func TestEnrollWireGuard(t *testing.T) {
 	must(t, os.WriteFile(ownFile, []byte(own.String()+"\n"), 0o600))
 	_, err = EnrollWireGuard(t.Context(), filepath.Join(t.TempDir(), "id2"), r.addr, r.token(), "site-2", false, ownFile)
 	must(t, err)
-	if r.wgKeys[2] != own.PublicKey() {
+	if r.wireGuardKeys()[2] != own.PublicKey() {
 		t.Errorf("configured key file not used")
 	}
 }

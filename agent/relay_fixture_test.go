@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -123,6 +124,14 @@ func (r *testRelay) Enrol(ctx context.Context, req *transport.EnrolRequest) (*tr
 			Address: netip.AddrFrom4([4]byte{10, 99, 0, byte(1 + len(r.wgKeys))}), RelayAddress: netip.MustParseAddrPort("10.99.0.1:7443")}
 	}
 	return resp, nil
+}
+
+// wireGuardKeys returns the WireGuard keys enrolled so far (the enrolment
+// ran on a server goroutine: read under the lock).
+func (r *testRelay) wireGuardKeys() []transport.WireGuardKey {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.wgKeys)
 }
 
 // wgRelayKey is the WireGuard public key the fixture grants name.

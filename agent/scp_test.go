@@ -141,6 +141,8 @@ func TestSCPThroughRelay(t *testing.T) {
 	}
 	n := len(key.Files)
 	eventually(t, "every instance committed by the relay", func() bool { c, _ := r.stats(); return c == n })
+	// The relay counts a commit before its receipt reaches the agent.
+	eventually(t, "every receipt recorded by the agent", func() bool { return committedNow(t, s.cfg.QueueDB) == n })
 	received := receivedDir(s.cfg.SpoolDir)
 	eventually(t, "received copies deleted", func() bool { return len(regularFiles(t, received)) == 0 })
 	cancel()
