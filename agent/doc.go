@@ -137,7 +137,11 @@
 // first copied out to a durable file in spool_dir/received and the item
 // pointed at it, so that review and requeue still work. While every
 // segment is in use (at most 32, i.e. items waiting for the relay) new
-// instances take the file path below. At start-up, before the pipeline
+// instances take the file path below. Once such a backlog is committed,
+// the journal gives its space back: a free segment beyond the two next
+// in line that no instance took for 10 minutes is deleted, leaving what
+// a steady intake uses (the current segment, those whose items are still
+// in the pipeline, and two spares ready). At start-up, before the pipeline
 // runs, every complete journal record above the cursor (header and
 // payload checksums verify) whose item is missing is queued again, and an
 // item seen whose record above the cursor is not complete (queued while a

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"time"
 )
 
 const (
@@ -15,8 +16,25 @@ const (
 	// maxSegments bounds the segments of a journal (1 GiB at the default
 	// size); with every one in use, instances take the file path.
 	maxSegments = 32
-	// spareSegments is how many free segments the SCP keeps ready.
+	// spareSegments is how many free segments the SCP keeps ready. It is
+	// also how many free segments [intakeJournal.shrink] keeps: see
+	// shrinkAfter.
 	spareSegments = 2
+	// shrinkAfter is how long a free segment beyond the spareSegments
+	// next in line stays unused before the SCP deletes it, giving back the
+	// space a backlog took (up to maxSegments while the relay was out of
+	// reach). Intake in a steady state uses the current segment, the
+	// segments whose items the pipeline has not yet committed, and the
+	// spareSegments free ones that the segment upkeep restores whenever a
+	// reservation takes one (reusing the segments no item needs, creating
+	// new ones only when none is): exactly what is left after a shrink,
+	// which therefore never takes the journal below what the upkeep would
+	// grow it back to. Only a free segment no reservation took for this
+	// long goes, so that a journal whose segments in use vary (uploads
+	// lagging behind a burst) does not delete a segment only to create
+	// and zero-fill it again minutes later; and a reservation never waits
+	// for one anyway, one spare being left while the upkeep grows.
+	shrinkAfter = 10 * time.Minute
 	// journalBase is where records start in a segment, after the
 	// superblock.
 	journalBase = blockSize
@@ -51,7 +69,8 @@ var (
 // together with the highest sequence number whose items are in it (queue
 // cursor [journalCursor]); a segment is reused once a checkpoint covers
 // its records and every item pointing into it is committed (the SCP
-// copies a quarantined instance out to a file first). See agent/doc.go
+// copies a quarantined instance out to a file first), and deleted once
+// it is a surplus free segment ([intakeJournal.shrink]). See agent/doc.go
 // (DICOM network intake).
 type intakeJournal struct {
 	dir   string
@@ -274,12 +293,12 @@ func (j *intakeJournal) idle() []*segment {
 func (j *intakeJournal) release(sg *segment) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if sg == j.cur || sg.isFree || sg.failed || sg.pending != 0 {
+	if sg == j.cur || sg.isFree || sg.failed || sg.removed || sg.pending != 0 {
 		return
 	}
 	// First in line: its blocks were written lately, and new segments
 	// stay spare for when reuse cannot keep up.
-	sg.isFree = true
+	sg.isFree, sg.freeSince = true, time.Now()
 	j.avail = append([]*segment{sg}, j.avail...)
 }
 
@@ -310,10 +329,72 @@ func (j *intakeJournal) grow() error {
 		sg.f.Close()
 		return errJournalClosed
 	}
-	sg.isFree = true
+	sg.isFree, sg.freeSince = true, time.Now()
 	j.segs = append(j.segs, sg)
 	j.avail = append(j.avail, sg)
 	return nil
+}
+
+// shrink deletes the free segments that have been free for idle or
+// longer, except the keep next in line (the first of the free list), and
+// returns how many it deleted and their size in bytes. Only free
+// segments go: their records are all covered by a durable checkpoint, no
+// item needs them (the SCP releases a segment only then: see
+// [SCP.reclaim]), and a reservation can no longer take one once
+// it is off the free list, which happens under mu, before its file is
+// closed and unlinked. A segment whose file cannot be unlinked is still
+// dropped for this run (its file is closed) and comes back at the next
+// start as a segment like any other.
+//
+// Crash safety: nothing needs to be written before the unlink, as a
+// free segment holds nothing the next start needs; if a crash (or a power
+// cut before the folder's metadata reached the disk) leaves the file
+// there, [openJournal] opens it as a segment whose records the cursor
+// covers, and the start-up's reclaim frees it again. Segment numbers may
+// then have gaps, which openJournal does not mind (it sorts the numbers
+// it finds); [intakeJournal.grow] numbers new segments after the highest,
+// and a number used again names a file with a new random id, whose
+// records no older source can match. One caller at a time, as grow.
+func (j *intakeJournal) shrink(keep int, idle time.Duration, now time.Time) (n int, freed int64, err error) {
+	j.mu.Lock()
+	if j.closed {
+		j.mu.Unlock()
+		return 0, 0, nil
+	}
+	var gone []*segment
+	avail := make([]*segment, 0, len(j.avail))
+	for i, sg := range j.avail {
+		if i < keep || now.Sub(sg.freeSince) < idle {
+			avail = append(avail, sg)
+			continue
+		}
+		sg.isFree, sg.removed = false, true
+		gone = append(gone, sg)
+	}
+	if len(gone) > 0 {
+		j.avail = avail
+		segs := make([]*segment, 0, len(j.segs))
+		for _, sg := range j.segs {
+			if !sg.removed {
+				segs = append(segs, sg)
+			}
+		}
+		j.segs = segs
+	}
+	j.mu.Unlock()
+
+	// No writer holds a free segment's file: its last records were
+	// written, flushed and freed before it was released.
+	for _, sg := range gone {
+		sg.f.Close()
+		if rerr := os.Remove(sg.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			err = errors.Join(err, fmt.Errorf("agent: dicom: remove journal segment %d: %w", sg.num, pathless(rerr)))
+			continue
+		}
+		n++
+		freed += sg.size
+	}
+	return n, freed, err
 }
 
 // segments returns every segment, by number.

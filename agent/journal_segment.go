@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // segmentPrefix starts the file name of a segment: seg-<number>.
@@ -25,10 +26,12 @@ type segment struct {
 	gsync *groupSync
 
 	// Guarded by the journal's mu.
-	head    int64 // offset for the next record while current
-	pending int   // records reserved and not yet covered by a checkpoint
-	isFree  bool  // on the journal's free list
-	failed  bool  // a write or flush failed: no more records, no reuse
+	head      int64     // offset for the next record while current
+	pending   int       // records reserved and not yet covered by a checkpoint
+	isFree    bool      // on the journal's free list
+	freeSince time.Time // when it last joined the free list
+	failed    bool      // a write or flush failed: no more records, no reuse
+	removed   bool      // deleted by [intakeJournal.shrink]: never used again
 }
 
 // segmentName returns the file name of segment num.

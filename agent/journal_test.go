@@ -245,3 +245,131 @@ func TestGroupSyncShares(t *testing.T) {
 		t.Error("a failed flush is not sticky")
 	}
 }
+
+// segmentFiles returns the numbers of the segment files in the journal
+// folder of received.
+func segmentFiles(t *testing.T, received string) []int {
+	t.Helper()
+	var nums []int
+	for _, name := range regularFiles(t, journalDir(received)) {
+		if n, ok := parseSegmentName(name); ok {
+			nums = append(nums, n)
+		}
+	}
+	slices.Sort(nums)
+	return nums
+}
+
+// TestJournalShrink checks that shrink deletes the free segments beyond
+// the ones next in line once they have been free long enough, and only
+// those: the current segment and the segments holding records a
+// checkpoint did not cover stay, their records readable; a deleted
+// segment is never released or reserved into again; and the journal
+// reopens with the gaps in its segment numbers, its records intact, and
+// numbers new segments after the highest.
+func TestJournalShrink(t *testing.T) {
+	received := t.TempDir()
+	size := int64(journalBase + 16*blockSize)
+	j, err := openJournal(journalDir(received), size)
+	must(t, err)
+	defer func() { j.close() }()
+	var pool chunkPool
+	data := func(i int) []byte { return bytes.Repeat([]byte{byte('a' + i%26)}, 2*blockSize+100) } // 4 records a segment
+	for range 8 {
+		must(t, j.grow())
+	}
+	// Segments 1 to 6 full, 7 current with two records, 8 never used.
+	var recs []*journalRecord
+	for i := range 26 {
+		recs = append(recs, journalled(t, j, &pool, data(i)))
+	}
+	for _, r := range recs {
+		j.finish(r, true)
+	}
+	if recs[23].seg.num != 6 || recs[24].seg.num != 7 {
+		t.Fatalf("records 24 and 25 in segments %d and %d; want 6 and 7", recs[23].seg.num, recs[24].seg.num)
+	}
+	// A checkpoint covers segments 1 to 5; they are released with 1 and 2
+	// next in line.
+	j.free(20)
+	idle := j.idle()
+	if len(idle) != 5 {
+		t.Fatalf("%d idle segments; want 5", len(idle))
+	}
+	for _, sg := range slices.Backward(idle) {
+		j.release(sg)
+	}
+	if free, all := j.spares(); free != 6 || all != 8 {
+		t.Fatalf("%d of %d segments free; want 6 of 8", free, all)
+	}
+
+	// Not free long enough: nothing goes.
+	if n, _, err := j.shrink(spareSegments, time.Hour, time.Now()); n != 0 || err != nil {
+		t.Fatalf("shrink of segments free for less than an hour removed %d (%v); want none", n, err)
+	}
+	n, freed, err := j.shrink(spareSegments, 0, time.Now())
+	must(t, err)
+	if n != 4 || freed != 4*size {
+		t.Errorf("shrink removed %d segments, %d bytes; want 4, %d", n, freed, 4*size)
+	}
+	if got := segmentFiles(t, received); !slices.Equal(got, []int{1, 2, 6, 7}) {
+		t.Fatalf("segment files %v after the shrink; want [1 2 6 7]", got)
+	}
+	if free, all := j.spares(); free != 2 || all != 4 {
+		t.Errorf("%d of %d segments free after the shrink; want 2 of 4", free, all)
+	}
+	// Shrinking again changes nothing.
+	if n, _, err := j.shrink(spareSegments, 0, time.Now()); n != 0 || err != nil {
+		t.Errorf("second shrink removed %d (%v); want none", n, err)
+	}
+	// The records not covered by the checkpoint read back.
+	readAll := func(from int) {
+		t.Helper()
+		for i, r := range recs[from:] {
+			got, err := readRecord(t, segmentSource(r.seg.path, r.off, r.seq), int64(len(data(from+i))), received)
+			if err != nil || !bytes.Equal(got, data(from+i)) {
+				t.Errorf("record %d: %v; want its bytes", r.seq, err)
+			}
+		}
+	}
+	readAll(20)
+	// A deleted segment is not released again.
+	j.release(idle[2])
+	if free, _ := j.spares(); free != 2 {
+		t.Errorf("a deleted segment was released: %d free", free)
+	}
+	// New records fill the current segment, then the first segment next
+	// in line.
+	for i := 26; i < 29; i++ {
+		recs = append(recs, journalled(t, j, &pool, data(i)))
+		j.finish(recs[i], true)
+	}
+	if recs[27].seg.num != 7 || recs[28].seg.num != 1 || recs[28].off != journalBase {
+		t.Errorf("records 28 and 29 in segments %d and %d; want 7 and 1", recs[27].seg.num, recs[28].seg.num)
+	}
+
+	// Reopened: the segments with gaps in their numbers, the records
+	// above the checkpoint found and readable, new segments numbered on.
+	must(t, j.close())
+	j, err = openJournal(journalDir(received), size)
+	must(t, err)
+	var nums []int
+	var seqs []uint64
+	for _, sg := range j.segments() {
+		nums = append(nums, sg.num)
+		scanned, _, err := sg.scan(20)
+		must(t, err)
+		for _, s := range scanned {
+			seqs = append(seqs, s.seq)
+		}
+	}
+	slices.Sort(seqs)
+	if !slices.Equal(nums, []int{1, 2, 6, 7}) || !slices.Equal(seqs, []uint64{21, 22, 23, 24, 25, 26, 27, 28, 29}) {
+		t.Errorf("reopened: segments %v, records above the checkpoint %v; want [1 2 6 7], 21 to 29", nums, seqs)
+	}
+	readAll(20)
+	must(t, j.grow())
+	if got := segmentFiles(t, received); !slices.Equal(got, []int{1, 2, 6, 7, 8}) {
+		t.Errorf("segment files %v after a grow; want [1 2 6 7 8]", got)
+	}
+}

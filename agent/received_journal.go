@@ -146,28 +146,30 @@ func (s *SCP) checkpoint(ctx context.Context) error {
 // keepSegments keeps spareSegments free segments ready until stop is
 // closed: it reuses the segments no item needs any more and creates new
 // ones up to maxSegments, when a reservation took a free one and every
-// upkeepEvery.
+// s.upkeep. With enough free segments it shrinks the journal instead
+// (shrinkSegments), at most every sweepEvery.
 func (s *SCP) keepSegments(stop <-chan struct{}) {
-	tick := time.NewTicker(upkeepEvery)
+	tick := time.NewTicker(s.upkeep)
 	defer tick.Stop()
 	pause := time.Duration(0)
+	var swept time.Time // last shrink; the first tick shrinks
 	for {
+		ticked := false
 		select {
 		case <-s.j.want:
 		case <-tick.C:
+			ticked = true
 		case <-stop:
 			return
 		}
-		if free, _ := s.j.spares(); free >= spareSegments {
+		var err error
+		if free, _ := s.j.spares(); free < spareSegments {
+			err = s.refill(context.Background())
+		} else if ticked && time.Since(swept) >= s.sweepEvery() {
+			swept = time.Now()
+			err = s.shrinkSegments(context.Background())
+		} else {
 			continue
-		}
-		err := s.reclaim(context.Background())
-		for err == nil {
-			free, all := s.j.spares()
-			if free >= spareSegments || all >= s.segmentLimit {
-				break
-			}
-			err = s.j.grow()
 		}
 		if err != nil {
 			s.log.Warn().Err(err).Msg("dicom: intake journal upkeep failed")
@@ -181,6 +183,48 @@ func (s *SCP) keepSegments(stop <-chan struct{}) {
 		}
 		pause = 0
 	}
+}
+
+// refill frees the segments no item needs any more, then creates new
+// ones until spareSegments are free or there are s.segmentLimit.
+func (s *SCP) refill(ctx context.Context) error {
+	if err := s.reclaim(ctx); err != nil {
+		return err
+	}
+	for {
+		free, all := s.j.spares()
+		if free >= spareSegments || all >= s.segmentLimit {
+			return nil
+		}
+		if err := s.j.grow(); err != nil {
+			return err
+		}
+	}
+}
+
+// sweepEvery is how often the upkeep shrinks the journal: half of
+// s.segmentIdle, so that a segment left idle by a backlog is deleted at
+// most twice s.segmentIdle after its last item was committed (freed by
+// one shrink, deleted by a later one), and the queries of reclaim run
+// rarely when the journal is not short of free segments.
+func (s *SCP) sweepEvery() time.Duration { return max(s.upkeep, s.segmentIdle/2) }
+
+// shrinkSegments gives back the disk space of segments the journal no
+// longer needs, typically after a relay outage filled up to maxSegments:
+// it frees the idle segments no item needs (reclaim), then deletes the
+// free segments beyond the spareSegments next in line that have been
+// free for s.segmentIdle (see shrinkAfter). It logs counts only.
+func (s *SCP) shrinkSegments(ctx context.Context) error {
+	if err := s.reclaim(ctx); err != nil {
+		return err
+	}
+	n, freed, err := s.j.shrink(spareSegments, s.segmentIdle, time.Now())
+	if n > 0 {
+		_, all := s.j.spares()
+		s.log.Info().Int("segments_removed", n).Int64("bytes_freed", freed).Int("segments", all).
+			Msg("dicom: intake journal shrunk")
+	}
+	return err
 }
 
 // reclaim frees the idle segments (their records covered by a

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -28,7 +29,8 @@ import (
 // associations finish at the same time; meanwhile its item is queued with
 // the journal record as source, from which the pipeline reads it.
 // Checkpoints make the items durable in the background; segments are
-// reused once their items are committed; after a crash or power cut, the
+// reused once their items are committed, and deleted when more are free
+// than intake needs; after a crash or power cut, the
 // start-up replays the journal (agent/doc.go, DICOM network intake).
 // Larger instances, and instances arriving while every segment is in use,
 // are written to their file, fsynced, renamed, the folder fsynced and
@@ -45,8 +47,10 @@ type SCP struct {
 	dir string
 	srv *dimse.Server
 
-	segmentSize  int64 // of a new intake journal segment
-	segmentLimit int   // segments at most
+	segmentSize  int64         // of a new intake journal segment
+	segmentLimit int           // segments at most
+	segmentIdle  time.Duration // a surplus free segment is deleted after this long unused
+	upkeep       time.Duration // period of the segment upkeep
 	pool         chunkPool
 	j            *intakeJournal // open from prepare until Serve returns
 }
@@ -57,7 +61,7 @@ type SCP struct {
 func NewSCP(log zerolog.Logger, q *Queue, cfg DICOMConfig, dir string) *SCP {
 	cfg.SetDefaults()
 	s := &SCP{log: log, q: q, cfg: cfg, dir: dir, segmentSize: defaultSegmentSize,
-		segmentLimit: maxSegments}
+		segmentLimit: maxSegments, segmentIdle: shrinkAfter, upkeep: upkeepEvery}
 	s.srv = &dimse.Server{AETitle: cfg.AETitle, Addr: cfg.Listen,
 		AllowedCallingAEs: append([]string(nil), cfg.AllowedCallingAEs...), Logger: log, Handler: s}
 	return s

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"maps"
@@ -15,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
+	"dicomgate/dimse"
 	"dicomgate/internal/dicomtest"
 )
 
@@ -23,13 +27,20 @@ import (
 // the function returned is called.
 func startSCPSegments(t *testing.T, q *Queue, dir string, segSize int64, limit int) (*SCP, func()) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
 	s := NewSCP(testLogger(t), q, DICOMConfig{}, dir)
 	s.segmentSize = segSize
 	if limit > 0 {
 		s.segmentLimit = limit
 	}
+	return s, serveSCP(t, s)
+}
+
+// serveSCP serves s until the test ends or the function returned is
+// called.
+func serveSCP(t *testing.T, s *SCP) func() {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(context.Background(), ln) }()
 	eventually(t, "scp listening", func() bool { return s.Addr() != nil })
@@ -43,7 +54,7 @@ func startSCPSegments(t *testing.T, q *Queue, dir string, segSize int64, limit i
 		})
 	}
 	t.Cleanup(stop)
-	return s, stop
+	return stop
 }
 
 // openTestJournal opens the intake journal of received with one free
@@ -453,4 +464,129 @@ func TestSCPReclaimQuarantined(t *testing.T) {
 	if free, all := s.j.spares(); free != all || all != 1 {
 		t.Errorf("%d of %d segments free; want the one", free, all)
 	}
+}
+
+// TestSCPShrinksJournal checks that the SCP gives back the space of a
+// backlog: with ten segments full, eight of them holding only committed
+// (or discarded) items, its upkeep deletes the free segments down to
+// spareSegments, keeping the two whose items wait, readable. After a
+// restart (with committed items pointing into deleted segments, and one
+// deleted segment back as if a power cut had undone its unlink) nothing
+// is replayed or dropped and the extra segment goes again; once every
+// item is committed, spareSegments segments remain, and intake goes on:
+// the current segment and spareSegments free ones.
+func TestSCPShrinksJournal(t *testing.T) {
+	cfg := testConfig(t)
+	received := filepath.Join(t.TempDir(), "received")
+	q := openTestQueue(t, cfg.QueueDB)
+	defer q.Close()
+	segSize := int64(journalBase + 16*blockSize)
+	j, err := openJournal(journalDir(received), segSize)
+	must(t, err)
+	for range 10 {
+		must(t, j.grow())
+	}
+	var pool chunkPool
+	body := func(i int) []byte { return bytes.Repeat([]byte{byte('a' + i%26)}, 2*blockSize+100) } // 4 records a segment
+	var (
+		ids     []int64
+		waiting []int64 // items of segments 9 and 10, still to send
+		last    uint64
+	)
+	for i := range 40 {
+		r := journalled(t, j, &pool, body(i))
+		id, err := q.addReceived(t.Context(), Source{Path: segmentSource(r.seg.path, r.off, r.seq),
+			Size: int64(len(body(i))), ModTime: time.Now(), Root: received})
+		must(t, err)
+		ids, last = append(ids, id), r.seq
+		if r.seg.num >= 9 {
+			waiting = append(waiting, id)
+		} else {
+			setState(t, q, id, StateCommitted, "")
+		}
+	}
+	setState(t, q, ids[5], StateQuarantined, discardedPrefix+"tester")
+	must(t, q.SetCursor(t.Context(), journalCursor, int64(last)))
+	must(t, j.close())
+	if len(waiting) != 8 {
+		t.Fatalf("%d items in segments 9 and 10; want 8", len(waiting))
+	}
+	checkWaiting := func() {
+		t.Helper()
+		for _, id := range waiting {
+			it, err := q.Get(t.Context(), id)
+			must(t, err)
+			if got := sourceBytes(t, it); it.State != StateSeen || !bytes.Equal(got, body(int(id-ids[0]))) {
+				t.Errorf("item %d %s does not read its instance", id, it.State)
+			}
+		}
+	}
+	var log syncLog
+	start := func() (*SCP, func()) {
+		s := NewSCP(zerolog.New(&log).Level(zerolog.InfoLevel), q, DICOMConfig{}, received)
+		s.segmentSize, s.segmentIdle, s.upkeep = segSize, 0, 20*time.Millisecond
+		return s, serveSCP(t, s)
+	}
+	filesAre := func(what string, want []int) {
+		t.Helper()
+		eventually(t, what, func() bool { return slices.Equal(segmentFiles(t, received), want) })
+	}
+	// One segment deleted by the shrink, kept aside to bring back.
+	first, err := os.ReadFile(filepath.Join(journalDir(received), segmentName(1)))
+	must(t, err)
+
+	// The start frees segments 1 to 8 (8 and 7 next in line); the upkeep
+	// deletes 1 to 6.
+	_, stop := start()
+	filesAre("journal shrunk to the busy segments and two spares", []int{7, 8, 9, 10})
+	checkWaiting()
+	// Counts only: no path.
+	shrunk := fmt.Sprintf(`"segments_removed":6,"bytes_freed":%d,"segments":4`, 6*segSize)
+	if n, paths := log.count(shrunk), log.count(received); n != 1 || paths != 0 {
+		t.Errorf("log has %d lines with %s and %d paths; want one and none", n, shrunk, paths)
+	}
+	before := counts(t, q)
+	stop()
+
+	// A power cut undid the unlink of segment 1.
+	must(t, os.WriteFile(filepath.Join(journalDir(received), segmentName(1)), first, 0o600))
+	s, stop := start()
+	if c := counts(t, q); !maps.Equal(c, before) {
+		t.Errorf("queue after the restart %v; want %v", c, before)
+	}
+	if v, err := q.Cursor(t.Context(), journalCursor, 0); err != nil || uint64(v) != last {
+		t.Errorf("journal cursor %d (%v) after the restart; want %d", v, err, last)
+	}
+	filesAre("segment back from the power cut deleted again", []int{7, 8, 9, 10})
+	checkWaiting()
+
+	// Every item committed: two spares remain, the segments freed last
+	// (next in line).
+	for _, id := range waiting {
+		setState(t, q, id, StateCommitted, "")
+	}
+	filesAre("journal shrunk to two spares", []int{9, 10})
+
+	// Intake goes on: a record in a kept segment, sequence numbers
+	// continued, then the current segment and two spares.
+	c := &chunks{pool: &pool}
+	c.Write(body(40))
+	must(t, s.storeJournalled(t.Context(), dimse.StoreRequest{}, c))
+	c.release()
+	items, err := q.List(t.Context(), StateSeen, 10)
+	must(t, err)
+	if len(items) != 1 {
+		t.Fatalf("%d items seen after a store; want 1", len(items))
+	}
+	ref, ok := parseSegmentSource(items[0])
+	if !ok || ref.seq <= last || ref.num != 10 || ref.off != journalBase || !bytes.Equal(sourceBytes(t, items[0]), body(40)) {
+		t.Errorf("stored instance in segment %d seq %d; want at the start of 10 above %d, readable", ref.num, ref.seq, last)
+	}
+	filesAre("current segment and two spares", []int{9, 10, 11})
+	// The upkeep keeps it so.
+	time.Sleep(10 * s.upkeep)
+	if got := segmentFiles(t, received); !slices.Equal(got, []int{9, 10, 11}) {
+		t.Errorf("segment files %v; want [9 10 11]", got)
+	}
+	stop()
 }
