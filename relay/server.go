@@ -92,6 +92,7 @@ type resources struct {
 	db         store.MetaDB
 	audit      *audit.Log
 	accounts   store.AccountStore
+	totp       *totpBox // seals the accounts' TOTP secrets
 	stagingDir string
 }
 
@@ -199,8 +200,20 @@ func (s *Server) Open(ctx context.Context) error {
 		db.Close()
 		return err
 	}
+	box, err := newTOTPBox(key)
+	if err != nil {
+		db.Close()
+		return err
+	}
+	if n, err := sealLegacyTOTP(ctx, accounts, box); err != nil {
+		db.Close()
+		return err
+	} else if n > 0 {
+		s.log.Info().Int("accounts", n).Msg("sealed totp secrets stored in clear")
+	}
 	s.res = &resources{
 		accounts:   accounts,
+		totp:       box,
 		ca:         ca,
 		signKey:    key,
 		serverCert: cert,

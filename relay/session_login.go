@@ -125,8 +125,12 @@ func (s *Server) Login(ctx context.Context, login, password, code, ip string) (*
 	now := s.now()
 	var step int64
 	if a.TOTPEnabled() {
+		secret, err := s.openTOTP(a.Name, a.TOTPSecret)
+		if err != nil {
+			return fail("totp secret unreadable")
+		}
 		var ok bool
-		if step, ok = checkTOTP(a.TOTPSecret, strings.TrimSpace(code), now, a.TOTPLastStep); !ok {
+		if step, ok = checkTOTP(secret, strings.TrimSpace(code), now, a.TOTPLastStep); !ok {
 			s.countFailure(ctx, login, ip)
 			return fail("wrong or reused totp code")
 		}
@@ -368,8 +372,16 @@ func (s *Server) StartTOTPEnrolment(ctx context.Context, p *Principal) (secret, 
 	if err != nil {
 		return "", "", err
 	}
+	res, err := s.resources()
+	if err != nil {
+		return "", "", err
+	}
+	sealed, err := res.totp.seal(p.Name, secret)
+	if err != nil {
+		return "", "", err
+	}
 	if _, err := s.updateAccount(ctx, p.Name, func(a *store.Account) error {
-		a.TOTPPending = secret
+		a.TOTPPending = sealed
 		return nil
 	}); err != nil {
 		return "", "", fmt.Errorf("relay: totp enrolment: %w", err)
@@ -386,10 +398,15 @@ func (s *Server) ConfirmTOTP(ctx context.Context, p *Principal, code, ip string)
 	now := s.now()
 	errBadCode := fmt.Errorf("%w: wrong code", ErrLoginFailed)
 	_, err := s.updateAccount(ctx, p.Name, func(a *store.Account) error {
-		step, ok := checkTOTP(a.TOTPPending, strings.TrimSpace(code), now, 0)
-		if a.TOTPPending == "" || !ok {
+		pending, err := s.openTOTP(a.Name, a.TOTPPending)
+		if err != nil {
+			return err
+		}
+		step, ok := checkTOTP(pending, strings.TrimSpace(code), now, 0)
+		if pending == "" || !ok {
 			return errBadCode
 		}
+		// Sealed for the account, not for the field: it moves as it is.
 		a.TOTPSecret, a.TOTPPending, a.TOTPLastStep = a.TOTPPending, "", step
 		return nil
 	})

@@ -105,7 +105,11 @@ func (s *Server) sign(ctx context.Context, p *Principal, req SignRequest, rec si
 		return nil, failed("wrong password")
 	}
 	if a.TOTPEnabled() {
-		step, ok := checkTOTP(a.TOTPSecret, strings.TrimSpace(req.TOTP), now, a.TOTPLastStep)
+		secret, err := s.openTOTP(a.Name, a.TOTPSecret)
+		if err != nil {
+			return nil, failed("totp secret unreadable")
+		}
+		step, ok := checkTOTP(secret, strings.TrimSpace(req.TOTP), now, a.TOTPLastStep)
 		if !ok {
 			return nil, failed("wrong or reused totp code")
 		}
