@@ -55,19 +55,45 @@ func (s *Server) CreateEnrolmentToken(ctx context.Context, project, site string)
 
 // RevokeAgent revokes an agent: its next handshake is refused, and so are
 // its uploads on connections already open. Revocation is final. An unknown
-// agent fails with an error wrapping store.ErrNotExist.
+// agent fails with an error wrapping store.ErrNotExist. Audited with actor
+// "admin"; see [Server.RevokeAgentAs].
 func (s *Server) RevokeAgent(ctx context.Context, agentID string) error {
+	return s.RevokeAgentAs(ctx, "admin", "", agentID)
+}
+
+// RevokeAgentAs is [Server.RevokeAgent] audited (agent.revoke) with actor
+// and the caller's ip ("" when none: the CLI).
+func (s *Server) RevokeAgentAs(ctx context.Context, actor, ip, agentID string) error {
 	res, err := s.resources()
 	if err != nil {
 		return err
 	}
-	if err := res.db.RevokeAgent(ctx, agentID, time.Now()); err != nil {
-		return fmt.Errorf("relay: revoke agent: %w", err)
+	a, err := res.db.GetAgent(ctx, agentID)
+	if err != nil {
+		return fmt.Errorf("relay: revoke agent %s: %w", agentID, err)
+	}
+	if err := res.db.RevokeAgent(ctx, agentID, s.now()); err != nil {
+		return fmt.Errorf("relay: revoke agent %s: %w", agentID, err)
 	}
 	details := s.dropTunnelPeer(ctx, res, agentID)
 	s.log.Info().Str("agent_id", agentID).Msg("agent revoked")
-	s.record(ctx, audit.Event{Actor: "admin", Action: audit.ActionAgentRevoke, Object: agentID, Details: details})
+	s.record(ctx, audit.Event{Actor: actor, Action: audit.ActionAgentRevoke, Project: a.Project, Object: agentID,
+		IP: ip, Details: details})
 	return nil
+}
+
+// ListAgents returns the enrolled agents of project (every agent when
+// project is ""), revoked ones included, ordered by ID.
+func (s *Server) ListAgents(ctx context.Context, project string) ([]store.Agent, error) {
+	res, err := s.resources()
+	if err != nil {
+		return nil, err
+	}
+	list, err := res.db.ListAgents(ctx, project)
+	if err != nil {
+		return nil, fmt.Errorf("relay: list agents: %w", err)
+	}
+	return list, nil
 }
 
 // dropTunnelPeer removes a revoked agent's WireGuard peer from the

@@ -59,20 +59,5 @@ func (s *Server) handleRevokeAgent(w http.ResponseWriter, r *http.Request) {
 // revokeAgentBy revokes an agent on behalf of an account (audited as
 // agent.revoke with the account as actor).
 func (s *Server) revokeAgentBy(r *http.Request, actor, agentID string) error {
-	res, err := s.resources()
-	if err != nil {
-		return err
-	}
-	a, err := res.db.GetAgent(r.Context(), agentID)
-	if err != nil {
-		return err
-	}
-	if err := res.db.RevokeAgent(r.Context(), agentID, s.now()); err != nil {
-		return err
-	}
-	details := s.dropTunnelPeer(r.Context(), res, agentID)
-	s.log.Info().Str("agent_id", agentID).Msg("agent revoked")
-	s.record(r.Context(), audit.Event{Actor: actor, Action: audit.ActionAgentRevoke, Project: a.Project, Object: agentID,
-		IP: clientIP(r), Details: details})
-	return nil
+	return s.RevokeAgentAs(r.Context(), actor, clientIP(r), agentID)
 }

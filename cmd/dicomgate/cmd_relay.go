@@ -29,6 +29,7 @@ core labs pin it with dicomgate fetch --ca-fingerprint.`,
 		},
 	}
 	cmd.Flags().StringVar(&o.config, "config", "", "relay configuration file (default: embedded defaults in ./data)")
+	cmd.AddCommand(newRelayAgentsCommand(g), newRelayRevokeCommand(g))
 	return cmd
 }
 
