@@ -159,6 +159,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		intakeErr, scpErr error
 	)
 	p := NewPipeline(a.log, &a.cfg, q, a.proc, a.up)
+	p.SetSigner(a.id.Key.Public().(ed25519.PublicKey))
 	var scp *SCP
 	if a.cfg.DICOM.Listen != "" {
 		// Instances a crash left in the intake journal are back in the

@@ -85,7 +85,10 @@
 // and its manifest signing key: the relay verifies each manifest with the
 // key of the certificate the upload came with. Manifests name files by
 // [FileID], derived from the anonymised content, so the same content gets
-// the same id.
+// the same id. After an enrolment with a new key (`dicomgate agent enroll
+// --force`), files still waiting in the spool under the old key are
+// anonymised and sealed again from their sources before upload
+// ([Pipeline.SetSigner]): the relay would refuse the old signature.
 //
 // # Privacy
 //

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"dicomgate/seal"
 )
 
 // Pipeline drives queued items through processing (anonymise and seal into
@@ -40,6 +43,25 @@ type Pipeline struct {
 	uploadsFailing atomic.Bool
 	// spilling is held while keepHeld writes held files to the spool.
 	spilling sync.Mutex
+	// signer is the key this agent signs manifests with (SetSigner); nil:
+	// not checked.
+	signer ed25519.PublicKey
+}
+
+// SetSigner tells the pipeline the agent's manifest-signing key: a file
+// sealed under another key (an earlier enrolment, replaced by `dicomgate
+// agent enroll --force`) is anonymised and sealed again instead of being
+// offered to a relay that would refuse it.
+func (p *Pipeline) SetSigner(pub ed25519.PublicKey) { p.signer = pub }
+
+// sealedElsewhere reports whether it was sealed under a key other than
+// the agent's own.
+func (p *Pipeline) sealedElsewhere(it *Item) bool {
+	if p.signer == nil || len(it.Manifest) == 0 {
+		return false
+	}
+	pub, err := seal.ManifestSigner(it.Manifest)
+	return err == nil && !pub.Equal(p.signer)
 }
 
 // Writers named in storage-full alarms besides the stages.
@@ -392,6 +414,14 @@ func (p *Pipeline) upload(ctx context.Context, it *Item) error {
 	dbctx := context.WithoutCancel(ctx)
 	if it.SpoolPath == "" {
 		return p.uploadInMemory(ctx, it)
+	}
+	if p.sealedElsewhere(it) {
+		p.log.Info().Object("item", it).Msg("sealed under an earlier enrolment; sealing it again with this agent's key")
+		if err := p.q.Reprocess(dbctx, it.ID, "sealed under an earlier enrolment"); err != nil {
+			return err
+		}
+		p.removeSpool(it)
+		return nil
 	}
 	f, err := os.Open(it.SpoolPath)
 	if errors.Is(err, os.ErrNotExist) {

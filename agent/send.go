@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"time"
 )
@@ -65,7 +66,9 @@ func (a *Agent) Send(ctx context.Context, paths []string, progress func(SendProg
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		NewPipeline(a.log, &a.cfg, q, a.proc, a.up).Run(pctx)
+		pl := NewPipeline(a.log, &a.cfg, q, a.proc, a.up)
+		pl.SetSigner(a.id.Key.Public().(ed25519.PublicKey))
+		pl.Run(pctx)
 	}()
 	defer func() { stop(); <-done }()
 

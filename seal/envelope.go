@@ -82,6 +82,25 @@ func TrustKeys(keys ...ed25519.PublicKey) func(ed25519.PublicKey) error {
 	}
 }
 
+// ManifestSigner returns the public key a signed envelope names as its
+// signer, WITHOUT verifying anything: it tells an agent which of its keys
+// sealed a file, never whether to trust the manifest (that is
+// [OpenManifest]).
+func ManifestSigner(envelopeJSON []byte) (ed25519.PublicKey, error) {
+	if len(envelopeJSON) > maxEnvelopeSize {
+		return nil, fmt.Errorf("seal: manifest signer: envelope too large: %w", ErrBadSignature)
+	}
+	var env envelope
+	if err := json.Unmarshal(envelopeJSON, &env); err != nil || env.Type != EnvelopeType {
+		return nil, fmt.Errorf("seal: manifest signer: malformed envelope: %w", ErrBadSignature)
+	}
+	pub, err := base64.StdEncoding.Strict().DecodeString(env.Signer)
+	if err != nil || len(pub) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("seal: manifest signer: malformed envelope: %w", ErrBadSignature)
+	}
+	return ed25519.PublicKey(pub), nil
+}
+
 // OpenManifest verifies a signed envelope from [SignManifest] and only then
 // decodes the manifest. trusted is called with the signer's public key and
 // must return nil only if that key may sign for this context (e.g. the key

@@ -230,3 +230,27 @@ func TestSigningKeyPEM(t *testing.T) {
 		t.Fatal("private PEM parsed as public key")
 	}
 }
+
+func TestManifestSigner(t *testing.T) {
+	pub, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := SignManifest(priv, testManifest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ManifestSigner(env)
+	if err != nil || !got.Equal(pub) {
+		t.Fatalf("ManifestSigner = %x, %v; want %x", got, err, pub)
+	}
+	for name, bad := range map[string][]byte{
+		"not json":   []byte("{"),
+		"other type": []byte(`{"type":"x","signer":"` + base64.StdEncoding.EncodeToString(pub) + `"}`),
+		"short key":  []byte(`{"type":"` + EnvelopeType + `","signer":"AAAA"}`),
+	} {
+		if _, err := ManifestSigner(bad); !errors.Is(err, ErrBadSignature) {
+			t.Errorf("%s: %v, want ErrBadSignature", name, err)
+		}
+	}
+}

@@ -105,7 +105,9 @@ endpoint, addresses) goes to agent.json, so a wireguard section without
 peers needs nothing more. Enrolment always runs on the host network, also
 against a relay that takes uploads inside its tunnel only.
 
-An existing identity is never replaced unless --force is given.`,
+An existing identity is never replaced unless --force is given. Files the
+agent sealed under the replaced key and has not sent yet are sealed again
+from their sources at the next run.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runAgentEnroll(cmd, g, o)
