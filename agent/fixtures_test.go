@@ -144,7 +144,7 @@ func (u *dirUploader) attemptsOf(id int64) int {
 }
 
 // testLogger logs warnings and errors to the test.
-func testLogger(t *testing.T) zerolog.Logger {
+func testLogger(t testing.TB) zerolog.Logger {
 	return zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
 }
 

@@ -107,6 +107,12 @@ CREATE TABLE IF NOT EXISTS items (
 );
 CREATE INDEX IF NOT EXISTS items_claim ON items (state, lease_owner, next_attempt_at);
 CREATE INDEX IF NOT EXISTS items_study ON items (study_key) WHERE study_key != '';
+-- The items still in the pipeline, by source: the intake journal's
+-- reclaim queries (queue_received.go) look up the items of a segment, and
+-- the committed ones (every instance a reused segment ever held) would
+-- otherwise be scanned each time. A query uses it when its WHERE has the
+-- literal term state != 'committed'.
+CREATE INDEX IF NOT EXISTS items_open_source ON items (source_path) WHERE state != 'committed';
 CREATE TABLE IF NOT EXISTS quarantine_reported (item_id INTEGER PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 PRAGMA user_version = 1;

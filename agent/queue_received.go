@@ -49,15 +49,28 @@ func (q *Queue) removeReceived(ctx context.Context, id int64) error {
 	return nil
 }
 
+// openItem is the WHERE term of the items not committed, literally as
+// the items_open_source index has it, so that SQLite uses that index.
+const openItem = `state != '` + string(StateCommitted) + `'`
+
+// The reclaim queries of one segment: its items are the sources in
+// [lo, hi) (segmentRange).
+const (
+	segmentBusyQuery = `SELECT EXISTS (SELECT 1 FROM items
+		WHERE source_path >= ? AND source_path < ? AND ` + openItem + ` AND state != ?)`
+	segmentNeededQuery = `SELECT EXISTS (SELECT 1 FROM items
+		WHERE source_path >= ? AND source_path < ? AND ` + openItem + `
+		AND NOT (state = ? AND reason LIKE ?))`
+	segmentQuarantinedCond = `source_path >= ? AND source_path < ? AND ` + openItem + ` AND state = ?`
+)
+
 // segmentBusy reports whether an item still to process (neither
 // committed nor quarantined) has its source in the intake journal segment
 // at segPath.
 func (q *Queue) segmentBusy(ctx context.Context, segPath string) (bool, error) {
 	lo, hi := segmentRange(segPath)
 	var busy bool
-	err := q.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM items
-		WHERE source_path >= ? AND source_path < ? AND state NOT IN (?, ?))`,
-		lo, hi, StateCommitted, StateQuarantined).Scan(&busy)
+	err := q.db.QueryRowContext(ctx, segmentBusyQuery, lo, hi, StateQuarantined).Scan(&busy)
 	if err != nil {
 		return false, fmt.Errorf("agent: queue segment items: %w", err)
 	}
@@ -69,10 +82,7 @@ func (q *Queue) segmentBusy(ctx context.Context, segPath string) (bool, error) {
 func (q *Queue) segmentNeeded(ctx context.Context, segPath string) (bool, error) {
 	lo, hi := segmentRange(segPath)
 	var needed bool
-	err := q.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM items
-		WHERE source_path >= ? AND source_path < ? AND state != ?
-		AND NOT (state = ? AND reason LIKE ?))`,
-		lo, hi, StateCommitted, StateQuarantined, discardedPrefix+"%").Scan(&needed)
+	err := q.db.QueryRowContext(ctx, segmentNeededQuery, lo, hi, StateQuarantined, discardedPrefix+"%").Scan(&needed)
 	if err != nil {
 		return false, fmt.Errorf("agent: queue segment items: %w", err)
 	}
@@ -83,7 +93,7 @@ func (q *Queue) segmentNeeded(ctx context.Context, segPath string) (bool, error)
 // record of the intake journal segment at segPath.
 func (q *Queue) segmentQuarantined(ctx context.Context, segPath string) ([]*Item, error) {
 	lo, hi := segmentRange(segPath)
-	return q.itemsWhere(ctx, `source_path >= ? AND source_path < ? AND state = ?`, lo, hi, StateQuarantined)
+	return q.itemsWhere(ctx, segmentQuarantinedCond, lo, hi, StateQuarantined)
 }
 
 // journalItems returns the items in state whose source is a record of a
