@@ -158,8 +158,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		wg                sync.WaitGroup
 		intakeErr, scpErr error
 	)
-	p := NewPipeline(a.log, &a.cfg, q, a.proc, a.up)
-	p.SetSigner(a.id.Key.Public().(ed25519.PublicKey))
+	p := a.pipeline(q)
 	var scp *SCP
 	if a.cfg.DICOM.Listen != "" {
 		// Instances a crash left in the intake journal are back in the
@@ -221,6 +220,14 @@ func (a *Agent) logStart() {
 		a.log.Warn().Str("enrolled_with", a.id.RelayAddress).Str("relay", a.cfg.Relay.Address).
 			Msg("relay address differs from the one the agent enrolled with")
 	}
+}
+
+// pipeline returns the pipeline of q for Run and Send, which seals again
+// the files sealed under a key this agent no longer has.
+func (a *Agent) pipeline(q *Queue) *Pipeline {
+	p := NewPipeline(a.log, &a.cfg, q, a.proc, a.up)
+	p.SetSigner(a.id.Key.Public().(ed25519.PublicKey))
+	return p
 }
 
 func (a *Agent) openQueue(ctx context.Context) (*Queue, error) {

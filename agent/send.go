@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"crypto/ed25519"
 	"fmt"
 	"time"
 )
@@ -66,9 +65,7 @@ func (a *Agent) Send(ctx context.Context, paths []string, progress func(SendProg
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		pl := NewPipeline(a.log, &a.cfg, q, a.proc, a.up)
-		pl.SetSigner(a.id.Key.Public().(ed25519.PublicKey))
-		pl.Run(pctx)
+		a.pipeline(q).Run(pctx)
 	}()
 	defer func() { stop(); <-done }()
 

@@ -22,24 +22,8 @@ func TestRevokeAgentCLI(t *testing.T) {
 	s.startAgent()
 	defer kill9(s.agent)
 	s.drop(key)
-	c := s.client()
 	n := len(s.expected)
-	waitCommitted := func(want int) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		for {
-			got, err := committedFiles(ctx, c)
-			if err == nil && len(got) == want {
-				return
-			}
-			if ctx.Err() != nil {
-				t.Fatalf("%d of %d committed (err %v)\n%s", len(got), want, err, tail(s.agentLog.String(), 2000))
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
-	waitCommitted(n)
+	s.waitCount(t, n, "before the revocation")
 
 	list := strings.Split(s.run("relay", "agents", "--config", "relay.yaml"), "\n")
 	if len(list) != 2 || !strings.HasPrefix(list[0], "AGENT") {
@@ -78,7 +62,7 @@ func TestRevokeAgentCLI(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	got, err := committedFiles(ctx, c)
+	got, err := committedFiles(ctx, s.client())
 	if err != nil || len(got) != n {
 		t.Fatalf("%d files committed after the revocation (err %v), want the %d from before", len(got), err, n)
 	}

@@ -82,23 +82,42 @@ func TrustKeys(keys ...ed25519.PublicKey) func(ed25519.PublicKey) error {
 	}
 }
 
+// decodeEnvelope parses a signed envelope from [SignManifest] and returns
+// it with its signer's public key, verifying nothing. Every failure wraps
+// [ErrBadSignature].
+func decodeEnvelope(envelopeJSON []byte) (*envelope, ed25519.PublicKey, error) {
+	if len(envelopeJSON) > maxEnvelopeSize {
+		return nil, nil, fmt.Errorf("envelope too large: %w", ErrBadSignature)
+	}
+	var env envelope
+	dec := json.NewDecoder(bytes.NewReader(envelopeJSON))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&env); err != nil {
+		return nil, nil, fmt.Errorf("malformed envelope: %w", ErrBadSignature)
+	}
+	if dec.More() {
+		return nil, nil, fmt.Errorf("trailing data: %w", ErrBadSignature)
+	}
+	if env.Type != EnvelopeType {
+		return nil, nil, fmt.Errorf("unknown envelope type: %w", ErrBadSignature)
+	}
+	pub, err := base64.StdEncoding.Strict().DecodeString(env.Signer)
+	if err != nil || len(pub) != ed25519.PublicKeySize {
+		return nil, nil, fmt.Errorf("malformed envelope: %w", ErrBadSignature)
+	}
+	return &env, ed25519.PublicKey(pub), nil
+}
+
 // ManifestSigner returns the public key a signed envelope names as its
 // signer, WITHOUT verifying anything: it tells an agent which of its keys
 // sealed a file, never whether to trust the manifest (that is
 // [OpenManifest]).
 func ManifestSigner(envelopeJSON []byte) (ed25519.PublicKey, error) {
-	if len(envelopeJSON) > maxEnvelopeSize {
-		return nil, fmt.Errorf("seal: manifest signer: envelope too large: %w", ErrBadSignature)
+	_, pub, err := decodeEnvelope(envelopeJSON)
+	if err != nil {
+		return nil, fmt.Errorf("seal: manifest signer: %w", err)
 	}
-	var env envelope
-	if err := json.Unmarshal(envelopeJSON, &env); err != nil || env.Type != EnvelopeType {
-		return nil, fmt.Errorf("seal: manifest signer: malformed envelope: %w", ErrBadSignature)
-	}
-	pub, err := base64.StdEncoding.Strict().DecodeString(env.Signer)
-	if err != nil || len(pub) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("seal: manifest signer: malformed envelope: %w", ErrBadSignature)
-	}
-	return ed25519.PublicKey(pub), nil
+	return pub, nil
 }
 
 // OpenManifest verifies a signed envelope from [SignManifest] and only then
@@ -110,31 +129,19 @@ func OpenManifest(envelopeJSON []byte, trusted func(pub ed25519.PublicKey) error
 	if trusted == nil {
 		return nil, errors.New("seal: open manifest: nil trust function")
 	}
-	if len(envelopeJSON) > maxEnvelopeSize {
-		return nil, fmt.Errorf("seal: open manifest: envelope too large: %w", ErrBadSignature)
-	}
-	var env envelope
-	dec := json.NewDecoder(bytes.NewReader(envelopeJSON))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&env); err != nil {
-		return nil, fmt.Errorf("seal: open manifest: malformed envelope: %w", ErrBadSignature)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("seal: open manifest: trailing data: %w", ErrBadSignature)
-	}
-	if env.Type != EnvelopeType {
-		return nil, fmt.Errorf("seal: open manifest: unknown envelope type: %w", ErrBadSignature)
+	env, pub, err := decodeEnvelope(envelopeJSON)
+	if err != nil {
+		return nil, fmt.Errorf("seal: open manifest: %w", err)
 	}
 	payload, err1 := base64.StdEncoding.Strict().DecodeString(env.Payload)
-	pub, err2 := base64.StdEncoding.Strict().DecodeString(env.Signer)
-	sig, err3 := base64.StdEncoding.Strict().DecodeString(env.Signature)
-	if err := errors.Join(err1, err2, err3); err != nil || len(pub) != ed25519.PublicKeySize {
+	sig, err2 := base64.StdEncoding.Strict().DecodeString(env.Signature)
+	if err := errors.Join(err1, err2); err != nil {
 		return nil, fmt.Errorf("seal: open manifest: malformed envelope: %w", ErrBadSignature)
 	}
 	if env.KeyID != SigningKeyID(pub) {
 		return nil, fmt.Errorf("seal: open manifest: key id mismatch: %w", ErrBadSignature)
 	}
-	if err := trusted(ed25519.PublicKey(pub)); err != nil {
+	if err := trusted(pub); err != nil {
 		return nil, fmt.Errorf("seal: open manifest: %w: %w", ErrBadSignature, err)
 	}
 	if !ed25519.Verify(pub, signedMessage(payload), sig) {

@@ -9,7 +9,7 @@ import (
 // stmtDB is a *sql.DB that prepares each query text once and reuses the
 // statement: parsing and planning a statement costs modernc.org/sqlite
 // about as much as running it, and the relay runs the same few queries for
-// every file. Transactions prepare as usual.
+// every file. Transactions reuse them too ([stmtDB.beginTx]).
 type stmtDB struct {
 	*sql.DB
 	mu     sync.Mutex

@@ -5,10 +5,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
-
-	"dicomgate/relay"
 )
 
 // relayAdminOptions are the flags of `dicomgate relay agents` and
@@ -28,7 +25,7 @@ func newRelayAgentsCommand(g *globalOptions) *cobra.Command {
 running): agent ID, project, site, when it enrolled, and whether it is revoked.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			srv, err := openRelayAdmin(cmd, g, o.config)
+			srv, _, err := openRelayAdmin(cmd, g, o.config)
 			if err != nil {
 				return err
 			}
@@ -66,7 +63,7 @@ final: the site enrols again with a new token. Recorded in the audit trail
 (agent.revoke) with actor "cli". Find the ID with dicomgate relay agents.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			srv, err := openRelayAdmin(cmd, g, o.config)
+			srv, _, err := openRelayAdmin(cmd, g, o.config)
 			if err != nil {
 				return err
 			}
@@ -80,21 +77,4 @@ final: the site enrols again with a new token. Recorded in the audit trail
 	}
 	cmd.Flags().StringVar(&o.config, "config", "", "relay configuration file (default: embedded defaults in ./data)")
 	return cmd
-}
-
-// openRelayAdmin opens the relay of config for an administrative command
-// (its database and stores, no listener).
-func openRelayAdmin(cmd *cobra.Command, g *globalOptions, config string) (*relay.Server, error) {
-	cfg, err := relay.Load(config)
-	if err != nil {
-		return nil, err
-	}
-	srv, err := relay.New(*cfg, g.logger(cmd.ErrOrStderr()).Level(zerolog.WarnLevel))
-	if err != nil {
-		return nil, err
-	}
-	if err := srv.Open(cmd.Context()); err != nil {
-		return nil, err
-	}
-	return srv, nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 
-	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"dicomgate/relay"
@@ -42,17 +41,8 @@ dicomgate agent enroll; the relay stores only its hash. The relay may be
 running: the token goes straight into its database.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			log := g.logger(cmd.ErrOrStderr())
-			cfg, err := relay.Load(o.config)
+			srv, cfg, err := openRelayAdmin(cmd, g, o.config)
 			if err != nil {
-				return err
-			}
-			// The relay's own start-up messages are not wanted here.
-			srv, err := relay.New(*cfg, log.Level(zerolog.WarnLevel))
-			if err != nil {
-				return err
-			}
-			if err := srv.Open(cmd.Context()); err != nil {
 				return err
 			}
 			defer srv.Close()

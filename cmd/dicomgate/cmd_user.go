@@ -6,7 +6,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"dicomgate/relay"
@@ -66,16 +65,8 @@ func parseGrants(login string, roles []string) ([]store.Grant, error) {
 
 func runUser(cmd *cobra.Command, g *globalOptions, o userOptions, args []string) error {
 	ctx := cmd.Context()
-	log := g.logger(cmd.ErrOrStderr())
-	cfg, err := relay.Load(o.config)
+	srv, _, err := openRelayAdmin(cmd, g, o.config)
 	if err != nil {
-		return err
-	}
-	srv, err := relay.New(*cfg, log.Level(zerolog.WarnLevel))
-	if err != nil {
-		return err
-	}
-	if err := srv.Open(ctx); err != nil {
 		return err
 	}
 	defer srv.Close()
