@@ -7,18 +7,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"dicomgate/store"
 	"dicomgate/transport"
 )
 
-// commit stores a verified file (body, read from its start) and its manifest, records it and
+// commit stores a verified file (body) and its manifest, records it and
 // returns the signed receipt. A different file already committed for the
 // same instance is kept under conflicts/ and refused with CodeConflict; the
 // committed object is never overwritten.
-func (s *Server) commit(ctx context.Context, c *checkedOffer, body io.ReadSeeker) (*transport.Receipt, error) {
+func (s *Server) commit(ctx context.Context, c *checkedOffer, body objectBody) (*transport.Receipt, error) {
 	res, m, start := c.res, c.manifest, time.Now()
 	holder, err := instanceHolder(ctx, res.db, m.Project, m.StudyInstanceUID, m.SOPInstanceUID)
 	if err != nil {
@@ -27,11 +26,13 @@ func (s *Server) commit(ctx context.Context, c *checkedOffer, body io.ReadSeeker
 	switch {
 	case holder != nil && holder.FileID == c.offer.ID && holder.SHA256 == c.sha256 && holder.Size == c.offer.Size:
 		// Committed concurrently by another stream or relay.
+		body.discard(ctx, holder.ObjectKey)
 		if err := s.auditPending(ctx, c.offer.ID); err != nil {
 			return nil, err
 		}
 		return decodeReceipt(holder.Receipt)
 	case holder != nil && holder.PlainSHA256 == m.PlaintextSHA256:
+		body.discard(ctx, holder.ObjectKey)
 		return s.resealedReceipt(c, holder), nil
 	case holder != nil:
 		return nil, s.storeConflict(ctx, c, body)
@@ -40,7 +41,7 @@ func (s *Server) commit(ctx context.Context, c *checkedOffer, body io.ReadSeeker
 	// object there is the leftover of an interrupted commit and is simply
 	// replaced (one PUT, no HEAD). Races between writers are decided by
 	// CommitFile below.
-	if err := res.objects.Put(ctx, c.keys.object, body, c.offer.Size); err != nil {
+	if err := body.put(ctx, res.objects, c.keys.object, c.offer.Size); err != nil {
 		return nil, fmt.Errorf("relay: put object: %w", err)
 	}
 	// The signed manifest lives in the file record (the API serves it from
@@ -77,6 +78,7 @@ func (s *Server) commit(ctx context.Context, c *checkedOffer, body io.ReadSeeker
 		return rcpt, nil
 	case err == nil && existing.FileID == c.offer.ID:
 		// Committed concurrently by another stream or relay.
+		body.discard(ctx, existing.ObjectKey)
 		return decodeReceipt(existing.Receipt)
 	case err == nil:
 		// The same plaintext, committed concurrently under another file ID
@@ -84,11 +86,11 @@ func (s *Server) commit(ctx context.Context, c *checkedOffer, body io.ReadSeeker
 		s.dropOrphan(ctx, res.objects, c.keys, existing.ObjectKey)
 		return s.resealedReceipt(c, existing), nil
 	case errors.Is(err, store.ErrConflict):
+		// The conflict copy is read from body, which may be the object
+		// at keys.object: kept first, dropped after.
+		cerr := s.storeConflict(ctx, c, body)
 		s.dropOrphan(ctx, res.objects, c.keys, existing.ObjectKey)
-		if _, serr := body.Seek(0, io.SeekStart); serr != nil {
-			return nil, fmt.Errorf("relay: staged file: %w", serr)
-		}
-		return nil, s.storeConflict(ctx, c, body)
+		return nil, cerr
 	default:
 		return nil, fmt.Errorf("relay: commit file: %w", err)
 	}
@@ -163,15 +165,17 @@ func (s *Server) resealedReceipt(c *checkedOffer, holder *store.FileRecord) *tra
 
 // storeConflict keeps a refused conflicting upload (body) under
 // conflicts/, records the conflict and returns the refusal for the agent.
-func (s *Server) storeConflict(ctx context.Context, c *checkedOffer, body io.Reader) error {
+func (s *Server) storeConflict(ctx context.Context, c *checkedOffer, body objectBody) error {
 	m := c.manifest
 	keys, err := conflictKeys(m.Project, m.SOPInstanceUID, c.offer.ID)
 	if err != nil {
+		body.discard(ctx, "")
 		return reject(CodeBadIdentifier, "project or uid outside the allowed character set")
 	}
-	if err := c.res.objects.Put(ctx, keys.object, body, c.offer.Size); err != nil {
+	if err := body.put(ctx, c.res.objects, keys.object, c.offer.Size); err != nil {
 		return fmt.Errorf("relay: put conflict: %w", err)
 	}
+	body.discard(ctx, "")
 	if err := c.res.objects.Put(ctx, keys.manifest, bytes.NewReader(c.offer.Manifest), int64(len(c.offer.Manifest))); err != nil {
 		return fmt.Errorf("relay: put conflict manifest: %w", err)
 	}

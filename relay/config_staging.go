@@ -12,6 +12,7 @@ const (
 	DefaultStagingMemoryBudget    = 32 << 20
 	DefaultStagingMemoryFileLimit = 8 << 20
 	DefaultStagingKeepPartial     = 7 * 24 * time.Hour
+	DefaultStagingStreamMin       = 64 << 20
 )
 
 // StagingConfig sets where uploads are held between their first byte and
@@ -39,6 +40,18 @@ type StagingConfig struct {
 	// or sends the file again from the start. A negative value keeps them
 	// for ever. Default 168h (7 days).
 	KeepPartial time.Duration `yaml:"keep_partial"`
+
+	// StreamMin is the size of the smallest file whose upload goes to
+	// an S3 object store as it arrives, in the parts of a multipart
+	// upload, instead of through a staging file: no staging file of its
+	// size is written, and the store writes while the file arrives rather
+	// than after. One part (store.s3.part_size, 16 MiB by default) per
+	// such upload is held in memory, within MemoryBudget; when the budget
+	// has no room the file is staged. The object is published only after
+	// the whole file verified; a cut upload resumes from the last part
+	// stored plus the bytes after it (kept in its staging file). -1 stages
+	// every file. Default 64 MiB.
+	StreamMin int64 `yaml:"stream_min"`
 }
 
 // setDefaults fills the zero fields.
@@ -48,6 +61,9 @@ func (c *StagingConfig) setDefaults() {
 	}
 	if c.MemoryFileLimit == 0 {
 		c.MemoryFileLimit = DefaultStagingMemoryFileLimit
+	}
+	if c.StreamMin == 0 {
+		c.StreamMin = DefaultStagingStreamMin
 	}
 	if c.KeepPartial == 0 {
 		c.KeepPartial = DefaultStagingKeepPartial
@@ -59,6 +75,9 @@ func (c *StagingConfig) validate() []error {
 	var errs []error
 	if c.MemoryBudget < -1 {
 		errs = append(errs, fmt.Errorf("staging.memory_budget: %d is neither a size in bytes nor -1 (off)", c.MemoryBudget))
+	}
+	if c.StreamMin < -1 {
+		errs = append(errs, fmt.Errorf("staging.stream_min: %d is neither a size in bytes nor -1 (off)", c.StreamMin))
 	}
 	if c.MemoryFileLimit < 0 {
 		errs = append(errs, fmt.Errorf("staging.memory_file_limit: must be positive"))

@@ -17,7 +17,7 @@ func TestExampleConfigLoads(t *testing.T) {
 	if c.Listen != ":7443" || c.APIListen != ":8443" || c.Store.Type != "fs" || len(c.Projects) != 1 ||
 		len(c.Readers) != 1 || c.EnrolmentTokenTTL != 72*time.Hour ||
 		c.Staging.MemoryBudget != DefaultStagingMemoryBudget || c.Staging.MemoryFileLimit != DefaultStagingMemoryFileLimit ||
-		c.Staging.KeepPartial != DefaultStagingKeepPartial {
+		c.Staging.KeepPartial != DefaultStagingKeepPartial || c.Staging.StreamMin != DefaultStagingStreamMin {
 		t.Fatalf("unexpected config: %+v", c)
 	}
 }
@@ -35,7 +35,7 @@ func TestZeroConfigGivesDefaults(t *testing.T) {
 	if c.Listen != DefaultListen || c.APIListen != DefaultAPIListen || len(c.Projects) != 1 || c.Projects[0].ID != DefaultProject ||
 		c.AgentCertValidity != DefaultAgentCertValidity || c.ShutdownTimeout != DefaultShutdownTimeout ||
 		c.Staging != (StagingConfig{MemoryBudget: DefaultStagingMemoryBudget, MemoryFileLimit: DefaultStagingMemoryFileLimit,
-			KeepPartial: DefaultStagingKeepPartial}) {
+			KeepPartial: DefaultStagingKeepPartial, StreamMin: DefaultStagingStreamMin}) {
 		t.Fatalf("defaults: %+v", c)
 	}
 }

@@ -46,6 +46,27 @@ func (m *memStaging) take(size int64) *memUpload {
 	}
 }
 
+// reserve takes n bytes of the budget, for the part a streamed upload
+// holds (writeStreamed), or reports false when the budget has no room: it
+// never waits. unreserve gives them back.
+func (m *memStaging) reserve(n int64) bool {
+	if m.budget <= 0 || n < 0 {
+		return false
+	}
+	for {
+		used := m.used.Load()
+		if used+n > m.budget {
+			return false
+		}
+		if m.used.CompareAndSwap(used, used+n) {
+			return true
+		}
+	}
+}
+
+// unreserve gives back n bytes that reserve took.
+func (m *memStaging) unreserve(n int64) { m.used.Add(-n) }
+
 // memUpload is one upload received in memory: n bytes in chunks of
 // stagingBufSize, all full but the last.
 type memUpload struct {

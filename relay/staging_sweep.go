@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"dicomgate/store"
 )
 
 // stagingSweepEvery is how often partial staging files older than
@@ -14,8 +16,9 @@ import (
 const stagingSweepEvery = time.Hour
 
 // sweepStaging removes the partial staging files in dir last written
-// before cutoff, except those an upload holds (it is resuming them). It
-// returns how many files it removed and their bytes.
+// before cutoff, and discards the streamed uploads whose state is that
+// old, except those an upload holds (it is resuming them). It returns how
+// many files and streamed uploads it removed and the staging files' bytes.
 func (s *Server) sweepStaging(ctx context.Context, dir string, cutoff time.Time) (removed int, bytes int64, err error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -25,7 +28,16 @@ func (s *Server) sweepStaging(ctx context.Context, dir string, cutoff time.Time)
 		if err := ctx.Err(); err != nil {
 			return removed, bytes, err
 		}
-		if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), ".part") {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		if strings.HasSuffix(e.Name(), ".stream") {
+			if s.sweepStream(ctx, filepath.Join(dir, strings.TrimSuffix(e.Name(), ".stream")+".part"), cutoff) {
+				removed++
+			}
+			continue
+		}
+		if !strings.HasSuffix(e.Name(), ".part") {
 			continue
 		}
 		path := filepath.Join(dir, e.Name())
@@ -48,6 +60,32 @@ func (s *Server) sweepStaging(ctx context.Context, dir string, cutoff time.Time)
 		}
 	}
 	return removed, bytes, nil
+}
+
+// sweepStream discards the streamed upload staged at path (see
+// writeStreamed) when its state was last written before cutoff and no
+// upload holds it: the parts in the object store, the state, the bytes
+// kept after the parts. It reports whether it did.
+func (s *Server) sweepStream(ctx context.Context, path string, cutoff time.Time) bool {
+	unlock, ok := s.stages.tryLock(path)
+	if !ok {
+		return false
+	}
+	defer unlock()
+	fi, err := os.Stat(streamStatePath(path))
+	if err != nil || !fi.ModTime().Before(cutoff) {
+		return false
+	}
+	st, _ := loadStreamState(path)
+	var ps store.PartStore
+	if res, err := s.resources(); err == nil {
+		ps, _ = res.objects.(store.PartStore)
+	}
+	if ps == nil {
+		st = nil // nothing to abort the parts with
+	}
+	s.dropStream(ctx, ps, path, st)
+	return true
 }
 
 // sweepStagingNow runs sweepStaging with the configured keep_partial and

@@ -123,7 +123,7 @@ func (h handler) Begin(ctx context.Context, peer transport.Peer, offer *transpor
 		return nil, nil, err
 	}
 	defer unlock()
-	have, err := stagedSize(path, offer.Size)
+	have, err := stagedOffset(path, offer.Size)
 	if err != nil {
 		return nil, nil, fmt.Errorf("relay: staged size: %w", err)
 	}
@@ -160,10 +160,32 @@ func (u *upload) Write(ctx context.Context, r io.Reader) (*transport.Receipt, er
 	if rcpt, err := s.committedReceipt(ctx, c); err != nil || rcpt != nil {
 		return rcpt, err
 	}
+	st, err := loadStreamState(u.path)
+	if err != nil {
+		// Unreadable: what it noted is lost, the agent starts over.
+		s.log.Warn().Err(err).Msg("stream state")
+		if rerr := removeStreamState(u.path); rerr != nil {
+			return nil, rerr
+		}
+		s.removeStaged(u.path)
+		return nil, reject(transport.CodeUnavailable, "staged data lost, retry")
+	}
+	if st != nil {
+		ps, ok := c.res.objects.(store.PartStore)
+		if !ok {
+			// The object store changed under it: the parts are elsewhere.
+			s.dropStream(ctx, nil, u.path, nil)
+			return nil, reject(transport.CodeUnavailable, "staged data lost, retry")
+		}
+		return s.writeStreamed(ctx, u.peer, c, ps, u.path, st, u.have, r)
+	}
 	if u.have == 0 {
 		if m := s.mem.take(c.offer.Size); m != nil {
 			defer m.release()
 			return s.writeMemory(ctx, u.peer, c, u.path, m, r)
+		}
+		if ps := s.streamTo(ctx, c); ps != nil {
+			return s.writeStreamed(ctx, u.peer, c, ps, u.path, nil, 0, r)
 		}
 	}
 	return s.writeStaged(ctx, u.peer, c, u.path, u.have, r)
@@ -236,7 +258,7 @@ func (s *Server) writeStaged(ctx context.Context, peer transport.Peer, c *checke
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("relay: staging file: %w", err)
 	}
-	rcpt, err := s.commit(ctx, c, f)
+	rcpt, err := s.commit(ctx, c, heldBody{f})
 	var rej *transport.RejectedError
 	if err == nil || errors.As(err, &rej) {
 		f.Close()

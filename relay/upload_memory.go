@@ -40,7 +40,7 @@ func (s *Server) writeMemory(ctx context.Context, peer transport.Peer, c *checke
 		s.logRefusal(peer, offer, rej)
 		return nil, rej
 	}
-	rcpt, err := s.commit(ctx, c, u.reader())
+	rcpt, err := s.commit(ctx, c, heldBody{u.reader()})
 	u.unpooled = err != nil
 	var rej *transport.RejectedError
 	if err == nil || errors.As(err, &rej) {

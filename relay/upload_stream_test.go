@@ -1,0 +1,429 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"dicomgate/store"
+	"dicomgate/store/storetest"
+	"dicomgate/transport"
+)
+
+// streamPartSize is the S3 part size of the streamed upload tests: the
+// smallest S3 takes.
+const streamPartSize = 5 << 20
+
+// streamEnv starts a relay on a real S3 server that streams files of
+// 1 MiB and more (5 MiB parts) and returns it with a client of the
+// bucket for looking at multipart uploads.
+func streamEnv(t *testing.T, o envOptions) (*env, *minio.Core) {
+	t.Helper()
+	s3 := storetest.StartS3(t)
+	s3.PartSize = streamPartSize
+	if o.store.Type == "" {
+		o.store = StoreConfig{Type: "s3", S3: s3}
+	}
+	cfg := o.config
+	o.config = func(c *Config) {
+		c.Staging.StreamMin = 1 << 20
+		c.Staging.MemoryFileLimit = 512 << 10
+		if cfg != nil {
+			cfg(c)
+		}
+	}
+	e := startRelay(t, o)
+	core, err := minio.NewCore(o.store.S3.Endpoint, &minio.Options{
+		Creds: credentials.NewStaticV4(o.store.S3.AccessKey, string(o.store.S3.SecretKey), ""), Region: o.store.S3.Region})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, core
+}
+
+// openUploads returns the keys of the bucket's incomplete multipart
+// uploads.
+func openUploads(t *testing.T, e *env, core *minio.Core) []string {
+	t.Helper()
+	res, err := core.ListMultipartUploads(context.Background(), e.cfg.Store.S3.Bucket, "", "", "", "", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, u := range res.Uploads {
+		keys = append(keys, u.Key)
+	}
+	return keys
+}
+
+// stagingFiles returns the names in the staging folder.
+func stagingFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// TestStreamedUpload: a file of at least stream_min goes to S3 in parts
+// while it arrives: no staging file exists at any point, nothing is
+// visible in the bucket before the whole file verified, and the committed
+// object (under a key naming the content) is the file, fetched back
+// byte for byte.
+func TestStreamedUpload(t *testing.T) {
+	var (
+		mu       sync.Mutex
+		seen     []string // staging files seen while receiving
+		objects  int      // most objects listed while receiving
+		dir      string
+		objStore store.ObjectStore
+	)
+	e, core := streamEnv(t, envOptions{onStaged: func(_ string, n int64) {
+		mu.Lock()
+		defer mu.Unlock()
+		if dir == "" || n%(1<<20) != 0 {
+			return
+		}
+		seen = append(seen, stagingFiles(t, dir)...)
+		k := 0
+		objStore.List(context.Background(), "projects/", func(store.ObjectInfo) error { k++; return nil })
+		objects = max(objects, k)
+	}})
+	r, _ := e.srv.resources()
+	mu.Lock()
+	dir, objStore = r.stagingDir, r.objects
+	mu.Unlock()
+	a := e.enrol(t, testProject, testSite, transport.ModeQUIC)
+	f := e.seal(t, a, fileSpec{size: 2*streamPartSize + 300<<10})
+	rcpt, err := a.upload(context.Background(), f)
+	if err != nil {
+		t.Fatalf("upload: %v", err)
+	}
+	if want := hex.EncodeToString(f.offer.SHA256[:]); !strings.Contains(rcpt.ObjectKey, "."+want+".dgseal") {
+		t.Errorf("object key %s does not name the content (%s)", rcpt.ObjectKey, want)
+	}
+	if !bytes.Equal(readObject(t, r.objects, rcpt.ObjectKey), f.sealed) {
+		t.Fatal("streamed object differs from the upload")
+	}
+	out := t.TempDir()
+	res, err := Fetch(context.Background(), e.client(e.token), FetchOptions{Project: testProject, Identity: e.lab, OutDir: out})
+	if err != nil || res.Fetched != 1 || res.Failed != 0 {
+		t.Fatalf("fetch: %+v, %v", res, err)
+	}
+	checkFetched(t, out, []*testFile{f})
+	mu.Lock()
+	defer mu.Unlock()
+	for _, n := range seen {
+		if strings.HasSuffix(n, ".part") {
+			t.Errorf("staging file %s written while streaming", n)
+		}
+	}
+	if len(seen) == 0 {
+		t.Error("no stream state seen while receiving: the upload was not streamed")
+	}
+	if objects != 0 {
+		t.Errorf("%d objects visible before the file verified", objects)
+	}
+	if left := stagingFiles(t, dir); len(left) != 0 {
+		t.Errorf("staging not cleaned: %v", left)
+	}
+	if open := openUploads(t, e, core); len(open) != 0 {
+		t.Errorf("incomplete multipart uploads left: %v", open)
+	}
+	if used := e.srv.mem.used.Load(); used != 0 {
+		t.Errorf("%d bytes of the memory budget still held", used)
+	}
+}
+
+// TestStreamedResumeAfterCut cuts a streamed upload after its first part
+// is stored and some bytes of the second arrived, over QUIC and TCP, and
+// across a relay restart: the relay reports everything it received as
+// its offset (the stored part plus the bytes kept in the staging file),
+// the agent resumes from there sending nothing twice, and the object is
+// the file.
+func TestStreamedResumeAfterCut(t *testing.T) {
+	const gate = streamPartSize + 3*transport.DataChunkSize
+	for _, restart := range []bool{false, true} {
+		for _, mode := range []transport.Mode{transport.ModeQUIC, transport.ModeTCP} {
+			name := string(mode)
+			if restart {
+				name += "/restart"
+			}
+			t.Run(name, func(t *testing.T) {
+				reached := make(chan struct{})
+				var once sync.Once
+				dataDir := t.TempDir()
+				s3 := storetest.StartS3(t)
+				s3.PartSize = streamPartSize
+				o := envOptions{dataDir: dataDir, store: StoreConfig{Type: "s3", S3: s3}, onStaged: func(_ string, n int64) {
+					if n >= gate {
+						once.Do(func() { close(reached) })
+					}
+				}}
+				e, core := streamEnv(t, o)
+				a := e.enrol(t, testProject, testSite, mode)
+				f := e.seal(t, a, fileSpec{size: 2*streamPartSize + 100<<10})
+				ctx, cancel := context.WithCancel(context.Background())
+				errc := make(chan error, 1)
+				go func() {
+					_, err := a.conn.Upload(ctx, f.offer, &gatedReader{data: f.sealed, gate: gate, ctx: ctx})
+					errc <- err
+				}()
+				<-reached
+				cancel()
+				if err := <-errc; err == nil || !transport.Retryable(err) {
+					t.Fatalf("cut upload: %v, want a retryable error", err)
+				}
+				r, _ := e.srv.resources()
+				path := stagePath(r.stagingDir, a.id, f.offer)
+				unlock, err := e.srv.stages.lock(context.Background(), path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				unlock()
+				st, err := loadStreamState(path)
+				if err != nil || st == nil || len(st.Parts) != 1 {
+					t.Fatalf("stream state after the cut: %+v, %v; want one stored part", st, err)
+				}
+				tail, err := os.ReadFile(path)
+				if err != nil || int64(len(tail)) < gate-streamPartSize || !bytes.Equal(tail, f.sealed[streamPartSize:streamPartSize+len(tail)]) {
+					t.Fatalf("kept tail: %d bytes (%v), want the %d received after the part", len(tail), err, gate-streamPartSize)
+				}
+				if open := openUploads(t, e, core); len(open) != 1 {
+					t.Fatalf("multipart uploads after the cut: %v, want the streamed one", open)
+				}
+				if restart {
+					e.stop()
+					o.store = StoreConfig{Type: "s3", S3: e.cfg.Store.S3}
+					e, _ = streamEnv(t, o)
+					a.conn.Close()
+					a.cfg.Addr = e.srv.Addr().String()
+					if a.conn, err = transport.Dial(context.Background(), a.cfg); err != nil {
+						t.Fatalf("dial the restarted relay: %v", err)
+					}
+					r, _ = e.srv.resources()
+				}
+				rec := &offsetRecorder{r: bytes.NewReader(f.sealed), first: -1}
+				rcpt, err := a.conn.Upload(context.Background(), f.offer, rec)
+				if err != nil {
+					t.Fatalf("resumed upload: %v", err)
+				}
+				if want := int64(streamPartSize + len(tail)); rec.first != want {
+					t.Fatalf("resumed from %d, want %d (the part stored and the bytes kept)", rec.first, want)
+				}
+				if !bytes.Equal(readObject(t, r.objects, rcpt.ObjectKey), f.sealed) {
+					t.Fatal("resumed object differs")
+				}
+				if left := stagingFiles(t, r.stagingDir); len(left) != 0 {
+					t.Fatalf("staging not cleaned: %v", left)
+				}
+				if open := openUploads(t, e, core); len(open) != 0 {
+					t.Fatalf("incomplete multipart uploads left: %v", open)
+				}
+				checkDirNoPlaintext(t, dataDir)
+			})
+		}
+	}
+}
+
+// TestStreamedHashMismatch: a streamed file whose bytes do not match the
+// offer is refused as a hash mismatch after all its parts were sent, and
+// nothing of it is left: no object, no multipart upload, no staging file.
+func TestStreamedHashMismatch(t *testing.T) {
+	e, core := streamEnv(t, envOptions{})
+	r, _ := e.srv.resources()
+	a := e.enrol(t, testProject, testSite, transport.ModeQUIC)
+	f := e.seal(t, a, fileSpec{size: streamPartSize + 200<<10})
+	bad := bytes.Clone(f.sealed)
+	bad[streamPartSize/2] ^= 1
+	_, err := a.conn.Upload(context.Background(), f.offer, bytes.NewReader(bad))
+	wantRejected(t, err, transport.CodeHashMismatch)
+	if _, err := r.db.GetFile(context.Background(), f.offer.ID); !errors.Is(err, store.ErrNotExist) {
+		t.Fatalf("file record after a hash mismatch: %v", err)
+	}
+	n := 0
+	if err := r.objects.List(context.Background(), "", func(store.ObjectInfo) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatalf("%d objects stored after a hash mismatch", n)
+	}
+	if open := openUploads(t, e, core); len(open) != 0 {
+		t.Fatalf("multipart uploads left: %v", open)
+	}
+	if left := stagingFiles(t, r.stagingDir); len(left) != 0 {
+		t.Fatalf("staging holds %v after a hash mismatch", left)
+	}
+	// The right bytes then commit.
+	if _, err := a.upload(context.Background(), f); err != nil {
+		t.Fatalf("upload of the right bytes: %v", err)
+	}
+}
+
+// TestStreamedFallsBackAndSweeps: with no room in the memory budget for a
+// part the file is staged in a file and commits; a cut streamed upload
+// not resumed within keep_partial is discarded by the staging sweep,
+// its multipart upload aborted.
+func TestStreamedFallsBackAndSweeps(t *testing.T) {
+	t.Run("budget", func(t *testing.T) {
+		var mu sync.Mutex
+		var inFile bool
+		var path string
+		e, _ := streamEnv(t, envOptions{
+			config: func(c *Config) { c.Staging.MemoryBudget = 4 << 20 },
+			onStaged: func(string, int64) {
+				mu.Lock()
+				defer mu.Unlock()
+				if _, err := os.Stat(path); err == nil {
+					inFile = true
+				}
+			},
+		})
+		r, _ := e.srv.resources()
+		a := e.enrol(t, testProject, testSite, transport.ModeQUIC)
+		f := e.seal(t, a, fileSpec{size: 2 << 20})
+		mu.Lock()
+		path = stagePath(r.stagingDir, a.id, f.offer)
+		mu.Unlock()
+		rcpt, err := a.upload(context.Background(), f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !inFile {
+			t.Error("no staging file while the budget had no room for a part")
+		}
+		if strings.Contains(rcpt.ObjectKey, hex.EncodeToString(f.offer.SHA256[:])) {
+			t.Errorf("staged file committed under a streamed key %s", rcpt.ObjectKey)
+		}
+	})
+	t.Run("sweep", func(t *testing.T) {
+		const gate = streamPartSize + transport.DataChunkSize
+		reached := make(chan struct{})
+		var once sync.Once
+		e, core := streamEnv(t, envOptions{onStaged: func(_ string, n int64) {
+			if n >= gate {
+				once.Do(func() { close(reached) })
+			}
+		}})
+		a := e.enrol(t, testProject, testSite, transport.ModeQUIC)
+		f := e.seal(t, a, fileSpec{size: 2 * streamPartSize})
+		ctx, cancel := context.WithCancel(context.Background())
+		errc := make(chan error, 1)
+		go func() {
+			_, err := a.conn.Upload(ctx, f.offer, &gatedReader{data: f.sealed, gate: gate, ctx: ctx})
+			errc <- err
+		}()
+		<-reached
+		cancel()
+		<-errc
+		r, _ := e.srv.resources()
+		path := stagePath(r.stagingDir, a.id, f.offer)
+		unlock, err := e.srv.stages.lock(context.Background(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		unlock()
+		if n, _, err := e.srv.sweepStaging(context.Background(), r.stagingDir, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+			t.Fatalf("sweep of a fresh cut upload removed %d (%v)", n, err)
+		}
+		if open := openUploads(t, e, core); len(open) != 1 {
+			t.Fatalf("multipart uploads before the sweep: %v", open)
+		}
+		n, _, err := e.srv.sweepStaging(context.Background(), r.stagingDir, time.Now().Add(time.Hour))
+		if err != nil || n != 2 {
+			t.Fatalf("sweep removed %d (%v), want the stream and its tail", n, err)
+		}
+		if open := openUploads(t, e, core); len(open) != 0 {
+			t.Fatalf("multipart uploads after the sweep: %v", open)
+		}
+		if left := stagingFiles(t, r.stagingDir); len(left) != 0 {
+			t.Fatalf("staging after the sweep: %v", left)
+		}
+	})
+}
+
+// TestStoredBodyCommit: a streamed file is in the object store, under its
+// own key, before its commit decides: a conflict copies it under
+// conflicts/ and drops it, the same plaintext committed under another
+// file ID or the same file committed already answer with the committed
+// object and drop it; the committed object is never touched.
+func TestStoredBodyCommit(t *testing.T) {
+	e := startRelay(t, envOptions{})
+	r, _ := e.srv.resources()
+	ctx := context.Background()
+	a := e.enrol(t, testProject, testSite, transport.ModeQUIC)
+	const sop = "1.2.826.0.1.3680043.10.1.1.7"
+	first := e.seal(t, a, fileSpec{id: "f-a", sop: sop})
+	committed, err := a.upload(ctx, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent, err := r.db.GetAgent(ctx, a.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// commitStored puts f at its streamed key and commits it from there.
+	commitStored := func(f *testFile) (*transport.Receipt, string, error) {
+		t.Helper()
+		m := f.manifest
+		keys, err := instanceKeys(m.Project, m.StudyInstanceUID, m.SeriesInstanceUID, m.SOPInstanceUID, f.offer.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sha := hex.EncodeToString(f.offer.SHA256[:])
+		keys = keys.streamed(sha)
+		if err := r.objects.Put(ctx, keys.object, bytes.NewReader(f.sealed), f.offer.Size); err != nil {
+			t.Fatal(err)
+		}
+		c := &checkedOffer{res: r, offer: f.offer, manifest: f.manifest, agent: agent, keys: keys, sha256: sha}
+		rcpt, err := e.srv.commit(ctx, c, storedBody{s: e.srv, key: keys.object})
+		return rcpt, keys.object, err
+	}
+	gone := func(key string) {
+		t.Helper()
+		if _, err := r.objects.Stat(ctx, key); !errors.Is(err, store.ErrNotExist) {
+			t.Errorf("streamed object %s left: %v", key, err)
+		}
+	}
+
+	other := e.seal(t, a, fileSpec{id: "f-b", sop: sop})
+	_, key, err := commitStored(other)
+	wantRejected(t, err, CodeConflict)
+	gone(key)
+	ck, _ := conflictKeys(testProject, sop, "f-b")
+	if !bytes.Equal(readObject(t, r.objects, ck.object), other.sealed) {
+		t.Error("conflict copy differs from the streamed file")
+	}
+
+	resealed := e.seal(t, a, fileSpec{id: "f-a2", sop: sop, plain: first.plain})
+	rcpt, key, err := commitStored(resealed)
+	if err != nil || rcpt.ObjectKey != committed.ObjectKey {
+		t.Fatalf("re-sealed file: %+v, %v; want the committed object %s", rcpt, err, committed.ObjectKey)
+	}
+	gone(key)
+
+	rcpt, key, err = commitStored(first)
+	if err != nil || rcpt.ObjectKey != committed.ObjectKey || !bytes.Equal(rcpt.Signature, committed.Signature) {
+		t.Fatalf("same file again: %+v, %v; want the first receipt", rcpt, err)
+	}
+	gone(key)
+	if !bytes.Equal(readObject(t, r.objects, committed.ObjectKey), first.sealed) {
+		t.Fatal("committed object changed")
+	}
+}
