@@ -86,6 +86,7 @@ func (p *SealProcessor) Process(ctx context.Context, it *Item, src io.Reader, sp
 	if err != nil {
 		return nil, fmt.Errorf("agent: seal: %w", err)
 	}
+	defer sw.Abort() // a file that fails part way; nothing once closed
 	rep, err := p.anon.Anonymize(ctx, src, sw)
 	if err != nil {
 		if ctx.Err() == nil && isRefusal(err) {

@@ -42,12 +42,13 @@ type StagingConfig struct {
 	KeepPartial time.Duration `yaml:"keep_partial"`
 
 	// StreamMin is the size of the smallest file whose upload goes to
-	// an S3 object store as it arrives, in the parts of a multipart
-	// upload, instead of through a staging file: no staging file of its
-	// size is written, and the store writes while the file arrives rather
-	// than after. One part (store.s3.part_size, 16 MiB by default) per
-	// such upload is held in memory, within MemoryBudget; when the budget
-	// has no room the file is staged. The object is published only after
+	// the object store as it arrives, in parts (an S3 multipart upload,
+	// a temporary file of the filesystem store), instead of through a
+	// staging file: no staging file of its size is written, and the store
+	// writes while the file arrives rather than after. One part
+	// (store.s3.part_size, 16 MiB by default; 16 MiB on the filesystem)
+	// per such upload is held in memory, within MemoryBudget; when the
+	// budget has no room the file is staged. The object is published only after
 	// the whole file verified; a cut upload resumes from the last part
 	// stored plus the bytes after it (kept in its staging file). -1 stages
 	// every file. Default 64 MiB.

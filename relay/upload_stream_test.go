@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -23,14 +25,19 @@ import (
 // smallest S3 takes.
 const streamPartSize = 5 << 20
 
-// streamEnv starts a relay on a real S3 server that streams files of
-// 1 MiB and more (5 MiB parts) and returns it with a client of the
-// bucket for looking at multipart uploads.
+// streamStores are the object stores that take streamed uploads: S3 (with
+// 5 MiB parts) and the filesystem (16 MiB parts).
+var streamStores = []string{"s3", "fs"}
+
+// streamEnv starts a relay that streams files of 1 MiB and more to a real
+// S3 server, or with o.store.Type "fs" to its filesystem store, and
+// returns it with a client of the bucket for looking at multipart uploads
+// (nil for fs).
 func streamEnv(t *testing.T, o envOptions) (*env, *minio.Core) {
 	t.Helper()
-	s3 := storetest.StartS3(t)
-	s3.PartSize = streamPartSize
-	if o.store.Type == "" {
+	if o.store.Type == "" || o.store.Type == "s3" && o.store.S3.Endpoint == "" {
+		s3 := storetest.StartS3(t)
+		s3.PartSize = streamPartSize
 		o.store = StoreConfig{Type: "s3", S3: s3}
 	}
 	cfg := o.config
@@ -42,6 +49,9 @@ func streamEnv(t *testing.T, o envOptions) (*env, *minio.Core) {
 		}
 	}
 	e := startRelay(t, o)
+	if o.store.Type != "s3" {
+		return e, nil
+	}
 	core, err := minio.NewCore(o.store.S3.Endpoint, &minio.Options{
 		Creds: credentials.NewStaticV4(o.store.S3.AccessKey, string(o.store.S3.SecretKey), ""), Region: o.store.S3.Region})
 	if err != nil {
@@ -50,10 +60,27 @@ func streamEnv(t *testing.T, o envOptions) (*env, *minio.Core) {
 	return e, core
 }
 
-// openUploads returns the keys of the bucket's incomplete multipart
-// uploads.
+// partSize is the part size of e's streamed uploads.
+func partSize(t *testing.T, e *env) int {
+	t.Helper()
+	r, _ := e.srv.resources()
+	return int(r.objects.(store.PartStore).PartSize(1))
+}
+
+// openUploads returns the keys of the incomplete multipart uploads of the
+// bucket (core) or the filesystem store's upload files.
 func openUploads(t *testing.T, e *env, core *minio.Core) []string {
 	t.Helper()
+	if core == nil {
+		var open []string
+		filepath.WalkDir(e.cfg.Store.FS.Dir, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && strings.HasPrefix(d.Name(), ".parts-") {
+				open = append(open, p)
+			}
+			return nil
+		})
+		return open
+	}
 	res, err := core.ListMultipartUploads(context.Background(), e.cfg.Store.S3.Bucket, "", "", "", "", 1000)
 	if err != nil {
 		t.Fatal(err)
@@ -79,12 +106,18 @@ func stagingFiles(t *testing.T, dir string) []string {
 	return names
 }
 
-// TestStreamedUpload: a file of at least stream_min goes to S3 in parts
-// while it arrives: no staging file exists at any point, nothing is
+// TestStreamedUpload: a file of at least stream_min goes to the object
+// store (S3, filesystem) in parts while it arrives: no staging file exists at any point, nothing is
 // visible in the bucket before the whole file verified, and the committed
 // object (under a key naming the content) is the file, fetched back
 // byte for byte.
 func TestStreamedUpload(t *testing.T) {
+	for _, kind := range streamStores {
+		t.Run(kind, func(t *testing.T) { testStreamedUpload(t, kind) })
+	}
+}
+
+func testStreamedUpload(t *testing.T, kind string) {
 	var (
 		mu       sync.Mutex
 		seen     []string // staging files seen while receiving
@@ -92,7 +125,7 @@ func TestStreamedUpload(t *testing.T) {
 		dir      string
 		objStore store.ObjectStore
 	)
-	e, core := streamEnv(t, envOptions{onStaged: func(_ string, n int64) {
+	e, core := streamEnv(t, envOptions{store: StoreConfig{Type: kind}, onStaged: func(_ string, n int64) {
 		mu.Lock()
 		defer mu.Unlock()
 		if dir == "" || n%(1<<20) != 0 {
@@ -108,7 +141,7 @@ func TestStreamedUpload(t *testing.T) {
 	dir, objStore = r.stagingDir, r.objects
 	mu.Unlock()
 	a := e.enrol(t, testProject, testSite, transport.ModeQUIC)
-	f := e.seal(t, a, fileSpec{size: 2*streamPartSize + 300<<10})
+	f := e.seal(t, a, fileSpec{size: 2*partSize(t, e) + 300<<10})
 	rcpt, err := a.upload(context.Background(), f)
 	if err != nil {
 		t.Fatalf("upload: %v", err)
@@ -156,100 +189,114 @@ func TestStreamedUpload(t *testing.T) {
 // the agent resumes from there sending nothing twice, and the object is
 // the file.
 func TestStreamedResumeAfterCut(t *testing.T) {
-	const gate = streamPartSize + 3*transport.DataChunkSize
-	for _, restart := range []bool{false, true} {
-		for _, mode := range []transport.Mode{transport.ModeQUIC, transport.ModeTCP} {
-			name := string(mode)
-			if restart {
-				name += "/restart"
-			}
-			t.Run(name, func(t *testing.T) {
-				reached := make(chan struct{})
-				var once sync.Once
-				dataDir := t.TempDir()
-				s3 := storetest.StartS3(t)
-				s3.PartSize = streamPartSize
-				o := envOptions{dataDir: dataDir, store: StoreConfig{Type: "s3", S3: s3}, onStaged: func(_ string, n int64) {
-					if n >= gate {
-						once.Do(func() { close(reached) })
-					}
-				}}
-				e, core := streamEnv(t, o)
-				a := e.enrol(t, testProject, testSite, mode)
-				f := e.seal(t, a, fileSpec{size: 2*streamPartSize + 100<<10})
-				ctx, cancel := context.WithCancel(context.Background())
-				errc := make(chan error, 1)
-				go func() {
-					_, err := a.conn.Upload(ctx, f.offer, &gatedReader{data: f.sealed, gate: gate, ctx: ctx})
-					errc <- err
-				}()
-				<-reached
-				cancel()
-				if err := <-errc; err == nil || !transport.Retryable(err) {
-					t.Fatalf("cut upload: %v, want a retryable error", err)
-				}
-				r, _ := e.srv.resources()
-				path := stagePath(r.stagingDir, a.id, f.offer)
-				unlock, err := e.srv.stages.lock(context.Background(), path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				unlock()
-				st, err := loadStreamState(path)
-				if err != nil || st == nil || len(st.Parts) != 1 {
-					t.Fatalf("stream state after the cut: %+v, %v; want one stored part", st, err)
-				}
-				tail, err := os.ReadFile(path)
-				if err != nil || int64(len(tail)) < gate-streamPartSize || !bytes.Equal(tail, f.sealed[streamPartSize:streamPartSize+len(tail)]) {
-					t.Fatalf("kept tail: %d bytes (%v), want the %d received after the part", len(tail), err, gate-streamPartSize)
-				}
-				if open := openUploads(t, e, core); len(open) != 1 {
-					t.Fatalf("multipart uploads after the cut: %v, want the streamed one", open)
-				}
+	for _, kind := range streamStores {
+		for _, restart := range []bool{false, true} {
+			for _, mode := range []transport.Mode{transport.ModeQUIC, transport.ModeTCP} {
+				name := kind + "/" + string(mode)
 				if restart {
-					e.stop()
-					o.store = StoreConfig{Type: "s3", S3: e.cfg.Store.S3}
-					e, _ = streamEnv(t, o)
-					a.conn.Close()
-					a.cfg.Addr = e.srv.Addr().String()
-					if a.conn, err = transport.Dial(context.Background(), a.cfg); err != nil {
-						t.Fatalf("dial the restarted relay: %v", err)
-					}
-					r, _ = e.srv.resources()
+					name += "/restart"
 				}
-				rec := &offsetRecorder{r: bytes.NewReader(f.sealed), first: -1}
-				rcpt, err := a.conn.Upload(context.Background(), f.offer, rec)
-				if err != nil {
-					t.Fatalf("resumed upload: %v", err)
-				}
-				if want := int64(streamPartSize + len(tail)); rec.first != want {
-					t.Fatalf("resumed from %d, want %d (the part stored and the bytes kept)", rec.first, want)
-				}
-				if !bytes.Equal(readObject(t, r.objects, rcpt.ObjectKey), f.sealed) {
-					t.Fatal("resumed object differs")
-				}
-				if left := stagingFiles(t, r.stagingDir); len(left) != 0 {
-					t.Fatalf("staging not cleaned: %v", left)
-				}
-				if open := openUploads(t, e, core); len(open) != 0 {
-					t.Fatalf("incomplete multipart uploads left: %v", open)
-				}
-				checkDirNoPlaintext(t, dataDir)
-			})
+				t.Run(name, func(t *testing.T) { testStreamedResume(t, kind, mode, restart) })
+			}
 		}
 	}
+}
+
+func testStreamedResume(t *testing.T, kind string, mode transport.Mode, restart bool) {
+	reached := make(chan struct{})
+	var once sync.Once
+	var gate int64 // set before the upload
+	dataDir := t.TempDir()
+	o := envOptions{dataDir: dataDir, store: StoreConfig{Type: kind}, onStaged: func(_ string, n int64) {
+		if n >= gate {
+			once.Do(func() { close(reached) })
+		}
+	}}
+	if kind == "s3" {
+		o.store.S3 = storetest.StartS3(t)
+		o.store.S3.PartSize = streamPartSize
+	}
+	e, core := streamEnv(t, o)
+	ps := partSize(t, e)
+	gate = int64(ps) + 3*transport.DataChunkSize
+	a := e.enrol(t, testProject, testSite, mode)
+	f := e.seal(t, a, fileSpec{size: 2*ps + 100<<10})
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := a.conn.Upload(ctx, f.offer, &gatedReader{data: f.sealed, gate: gate, ctx: ctx})
+		errc <- err
+	}()
+	<-reached
+	cancel()
+	if err := <-errc; err == nil || !transport.Retryable(err) {
+		t.Fatalf("cut upload: %v, want a retryable error", err)
+	}
+	r, _ := e.srv.resources()
+	path := stagePath(r.stagingDir, a.id, f.offer)
+	unlock, err := e.srv.stages.lock(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock()
+	st, err := loadStreamState(path)
+	if err != nil || st == nil || len(st.Parts) != 1 {
+		t.Fatalf("stream state after the cut: %+v, %v; want one stored part", st, err)
+	}
+	tail, err := os.ReadFile(path)
+	if err != nil || int64(len(tail)) < gate-int64(ps) || !bytes.Equal(tail, f.sealed[ps:ps+len(tail)]) {
+		t.Fatalf("kept tail: %d bytes (%v), want the %d received after the part", len(tail), err, gate-int64(ps))
+	}
+	if open := openUploads(t, e, core); len(open) != 1 {
+		t.Fatalf("multipart uploads after the cut: %v, want the streamed one", open)
+	}
+	if restart {
+		e.stop()
+		o.store = StoreConfig{Type: kind, S3: e.cfg.Store.S3}
+		e, _ = streamEnv(t, o)
+		a.conn.Close()
+		a.cfg.Addr = e.srv.Addr().String()
+		if a.conn, err = transport.Dial(context.Background(), a.cfg); err != nil {
+			t.Fatalf("dial the restarted relay: %v", err)
+		}
+		r, _ = e.srv.resources()
+	}
+	rec := &offsetRecorder{r: bytes.NewReader(f.sealed), first: -1}
+	rcpt, err := a.conn.Upload(context.Background(), f.offer, rec)
+	if err != nil {
+		t.Fatalf("resumed upload: %v", err)
+	}
+	if want := int64(ps + len(tail)); rec.first != want {
+		t.Fatalf("resumed from %d, want %d (the part stored and the bytes kept)", rec.first, want)
+	}
+	if !bytes.Equal(readObject(t, r.objects, rcpt.ObjectKey), f.sealed) {
+		t.Fatal("resumed object differs")
+	}
+	if left := stagingFiles(t, r.stagingDir); len(left) != 0 {
+		t.Fatalf("staging not cleaned: %v", left)
+	}
+	if open := openUploads(t, e, core); len(open) != 0 {
+		t.Fatalf("incomplete multipart uploads left: %v", open)
+	}
+	checkDirNoPlaintext(t, dataDir)
 }
 
 // TestStreamedHashMismatch: a streamed file whose bytes do not match the
 // offer is refused as a hash mismatch after all its parts were sent, and
 // nothing of it is left: no object, no multipart upload, no staging file.
 func TestStreamedHashMismatch(t *testing.T) {
-	e, core := streamEnv(t, envOptions{})
+	for _, kind := range streamStores {
+		t.Run(kind, func(t *testing.T) { testStreamedHashMismatch(t, kind) })
+	}
+}
+
+func testStreamedHashMismatch(t *testing.T, kind string) {
+	e, core := streamEnv(t, envOptions{store: StoreConfig{Type: kind}})
 	r, _ := e.srv.resources()
 	a := e.enrol(t, testProject, testSite, transport.ModeQUIC)
-	f := e.seal(t, a, fileSpec{size: streamPartSize + 200<<10})
+	f := e.seal(t, a, fileSpec{size: partSize(t, e) + 200<<10})
 	bad := bytes.Clone(f.sealed)
-	bad[streamPartSize/2] ^= 1
+	bad[partSize(t, e)/2] ^= 1
 	_, err := a.conn.Upload(context.Background(), f.offer, bytes.NewReader(bad))
 	wantRejected(t, err, transport.CodeHashMismatch)
 	if _, err := r.db.GetFile(context.Background(), f.offer.ID); !errors.Is(err, store.ErrNotExist) {

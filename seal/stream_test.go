@@ -157,11 +157,14 @@ func TestNewWriterErrors(t *testing.T) {
 // failWriter fails every write after the first n bytes.
 type failWriter struct{ n int }
 
+// errFail is failWriter's error.
+var errFail = errors.New("disk full")
+
 func (f *failWriter) Write(p []byte) (int, error) {
 	if len(p) > f.n {
 		k := f.n
 		f.n = 0
-		return k, errors.New("disk full")
+		return k, errFail
 	}
 	f.n -= len(p)
 	return len(p), nil

@@ -44,7 +44,12 @@ type Writer struct {
 	stats   Stats
 	err     error // sticky
 	closed  bool
+	async   *emitter // writes the chunks after the first asyncAt; nil before
+	asyncAt uint64   // asyncAfter (tests change it)
 }
+
+// errAborted is the error of a Writer after Abort.
+var errAborted = errors.New("seal: writer aborted")
 
 // NewWriter writes a sealed-file header to dst, wrapping a fresh random data
 // key to every recipient, and returns a Writer for the plaintext. At least
@@ -94,15 +99,16 @@ func NewWriter(dst io.Writer, recipients []*Recipient, opts ...Option) (*Writer,
 		return nil, err
 	}
 	w := &Writer{
-		dst:    dst,
-		aead:   aead,
-		chunk:  cfg.chunkSize,
-		ptHash: sha256.New(),
-		ctHash: sha256.New(),
+		dst:     dst,
+		aead:    aead,
+		chunk:   cfg.chunkSize,
+		ptHash:  sha256.New(),
+		ctHash:  sha256.New(),
+		asyncAt: asyncAfter,
 	}
 	w.pooled = getChunkBuffer(cfg.chunkSize + tagSize)
 	w.buf = (*w.pooled)[:0]
-	if err := w.emit(full); err != nil {
+	if err := w.emitSync(full); err != nil {
 		return nil, err
 	}
 	return w, nil
@@ -139,22 +145,31 @@ func newChunkAEAD(dataKey, fullHeader []byte) (cipher.AEAD, error) {
 	return aead, nil
 }
 
-// emit writes b to the destination and accounts for it.
-func (w *Writer) emit(b []byte) error {
-	n, err := w.dst.Write(b)
+// emit writes b to the destination and hashes what it wrote, n bytes.
+func (w *Writer) emit(b []byte) (n int, err error) {
+	n, err = w.dst.Write(b)
 	w.ctHash.Write(b[:n])
-	w.stats.CiphertextSize += int64(n)
 	if err == nil && n != len(b) {
 		err = io.ErrShortWrite
 	}
 	if err != nil {
-		return fmt.Errorf("seal: write: %w", err)
+		return n, fmt.Errorf("seal: write: %w", err)
 	}
-	return nil
+	return n, nil
+}
+
+// emitSync is emit by the Writer itself, counting the bytes in its stats.
+func (w *Writer) emitSync(b []byte) error {
+	n, err := w.emit(b)
+	w.stats.CiphertextSize += int64(n)
+	return err
 }
 
 // Write encrypts p. A full chunk is written only once more data follows it,
 // because the final chunk is flagged and only Close knows which one it is.
+// A long file's chunks after the first few are written by a goroutine of
+// the Writer's (see asyncAfter): a write error then shows on a later Write
+// or on Close.
 func (w *Writer) Write(p []byte) (int, error) {
 	if w.err != nil {
 		return 0, w.err
@@ -190,8 +205,14 @@ func (w *Writer) flush(last bool) error {
 	// Sealed in place: buf has room for the tag (see NewWriter).
 	out := w.aead.Seal(w.buf[:0], nonce[:], w.buf, nil)
 	w.counter++
+	if w.async == nil && w.counter > w.asyncAt && !last {
+		w.startAsync()
+	}
+	if w.async != nil {
+		return w.emitAsync(out)
+	}
 	w.buf = w.buf[:0]
-	return w.emit(out)
+	return w.emitSync(out)
 }
 
 // Close writes the final chunk (possibly empty) and finalises [Writer.Stats].
@@ -203,8 +224,15 @@ func (w *Writer) Close() error {
 	if w.closed {
 		return nil
 	}
-	if err := w.flush(true); err != nil {
+	err := w.flush(true)
+	if serr := w.stopAsync(); err == nil {
+		err = serr
+	}
+	if err != nil {
 		w.err = err
+		putChunkBuffer(w.pooled)
+		w.pooled, w.buf = nil, nil
+		w.closed = true
 		return err
 	}
 	w.closed = true
@@ -216,5 +244,6 @@ func (w *Writer) Close() error {
 }
 
 // Stats returns the sizes and hashes of the sealed file. The hashes are set
-// only after Close has returned nil; before that only the sizes so far are.
+// only after Close has returned nil; before that only the sizes so far are
+// (the ciphertext's without the chunks the Writer's goroutine writes).
 func (w *Writer) Stats() Stats { return w.stats }

@@ -19,6 +19,20 @@ func TestFS(t *testing.T) {
 		}
 		return s
 	})
+	t.Run("parts", func(t *testing.T) {
+		storetest.RunParts(t, func(t *testing.T) (store.PartStore, store.PartStore) {
+			dir := t.TempDir()
+			a, err := store.NewFS(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := store.NewFS(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return a, b
+		})
+	})
 }
 
 // TestFSModes checks the on-disk layout: 0600 files, 0700 directories, and
