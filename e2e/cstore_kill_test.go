@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -103,7 +104,9 @@ func TestKillNineCStore(t *testing.T) {
 	// storescu: that duplicate is sealed anew (other ciphertext, same file
 	// id) and the relay acknowledges it as the instance it holds, so it
 	// ends committed too, never quarantined; at most one per kill and
-	// association.
+	// association. Such a duplicate may still be on its way when the
+	// relay already holds every instance: wait for the agent to settle.
+	waitAgentSettled(t, filepath.Join(s.dir, "agent", "queue.db"), time.Minute)
 	stop(s.agent)
 	q, err := agent.OpenQueue(context.Background(), zerolog.Nop(), filepath.Join(s.dir, "agent", "queue.db"))
 	if err != nil {
@@ -137,6 +140,28 @@ func TestKillNineCStore(t *testing.T) {
 	}
 	t.Logf("kill-9 c-store summary: kills=%d instances=%d committed_at_relay=%d duplicates=%d (quarantined %d)",
 		kills, len(files), len(got), extra, len(dups))
+}
+
+// waitAgentSettled waits, up to timeout, until the queue at path of a
+// running agent holds no item in a state that is not final (read through
+// a read-only connection beside the agent's own).
+func waitAgentSettled(t *testing.T, path string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		n := -1
+		if db, err := sql.Open("sqlite", "file:"+path+"?mode=ro"); err == nil {
+			if db.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM items WHERE state NOT IN (?, ?)`,
+				string(agent.StateCommitted), string(agent.StateQuarantined)).Scan(&n) != nil {
+				n = -1 // busy: asked again
+			}
+			db.Close()
+		}
+		if n == 0 || time.Now().After(deadline) {
+			return // the caller's check reports what is left
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // agentPending counts the items not in a final state.
