@@ -147,11 +147,14 @@ func (s *Server) writeStreamed(ctx context.Context, peer transport.Peer, c *chec
 		if st.Hash, err = hs.(encoding.BinaryMarshaler).MarshalBinary(); err != nil {
 			return nil, fmt.Errorf("relay: stream upload: %w", err)
 		}
+		// The bytes kept by a cut stream are in the part now: they go
+		// before the state says so (a crash in between makes the agent
+		// send the part again, never resume after stale bytes).
+		s.removeStaged(path)
 		if err := st.save(path); err != nil {
 			// The part is stored but not noted: the retry sends it again.
 			return nil, s.keepTail(ctx, peer, offer, path, buf, err)
 		}
-		s.removeStaged(path)
 		buf = buf[:0]
 	}
 	if stored != offer.Size || readsMore(r) || [32]byte(hs.Sum(nil)) != offer.SHA256 {
