@@ -10,11 +10,17 @@ import (
 	"hash"
 	"io"
 	"os"
+	"path"
 	"strings"
 
 	"dicomgate/store"
 	"dicomgate/transport"
 )
+
+// maxObjectNameLen is the longest last element of a streamed object's key:
+// a file name on the filesystem store (NAME_MAX). Only file IDs far longer
+// than the agent's make a longer one; those files are staged.
+const maxObjectNameLen = 255
 
 // errShortUpload reports a stream that ended before the offered size.
 var errShortUpload = errors.New("relay: upload ended before its offered size")
@@ -43,7 +49,7 @@ func (s *Server) streamTo(ctx context.Context, c *checkedOffer) store.PartStore 
 		return nil
 	}
 	ps, ok := c.res.objects.(store.PartStore)
-	if !ok {
+	if !ok || len(path.Base(c.keys.streamed(c.sha256).object)) > maxObjectNameLen {
 		return nil
 	}
 	holder, err := instanceHolder(ctx, c.res.db, c.manifest.Project, c.manifest.StudyInstanceUID, c.manifest.SOPInstanceUID)
@@ -105,7 +111,7 @@ func (s *Server) writeStreamed(ctx context.Context, peer transport.Peer, c *chec
 		if err != nil {
 			return nil, fmt.Errorf("relay: stream upload: %w", err)
 		}
-		st = &streamState{Key: keys.object, UploadID: id, PartSize: partSize}
+		st = &streamState{FileID: offer.ID, Key: keys.object, UploadID: id, PartSize: partSize}
 		if err := st.save(path); err != nil {
 			s.abortParts(ctx, ps, st)
 			if store.IsFull(err) {
@@ -317,6 +323,9 @@ func (s *Server) dropStream(ctx context.Context, ps store.PartStore, path string
 	if ps != nil && st != nil && !st.Completed {
 		s.abortParts(ctx, ps, st)
 	}
+	if ps != nil && st != nil && st.Completed {
+		s.dropUncommitted(ctx, ps, st)
+	}
 	if err := removeStreamState(path); err != nil {
 		s.log.Warn().Err(err).Msg("remove stream state")
 	}
@@ -328,5 +337,25 @@ func (s *Server) dropStream(ctx context.Context, ps store.PartStore, path string
 func (s *Server) abortParts(ctx context.Context, ps store.PartStore, st *streamState) {
 	if err := ps.AbortParts(context.WithoutCancel(ctx), st.Key, st.UploadID); err != nil {
 		s.log.Warn().Err(err).Msg("abort streamed upload")
+	}
+}
+
+// dropUncommitted deletes the object a streamed upload published when no
+// file record references it (its commit failed and nobody retried it).
+func (s *Server) dropUncommitted(ctx context.Context, objects store.ObjectStore, st *streamState) {
+	res, err := s.resources()
+	if err != nil {
+		return
+	}
+	rec, err := res.db.GetFile(ctx, st.FileID)
+	switch {
+	case err == nil && rec.ObjectKey == st.Key:
+		return // committed: the state outlived its commit
+	case err != nil && !errors.Is(err, store.ErrNotExist):
+		s.log.Warn().Err(err).Msg("streamed object: get file")
+		return
+	}
+	if err := objects.Delete(ctx, st.Key); err != nil && !errors.Is(err, store.ErrNotExist) {
+		s.log.Warn().Err(err).Msg("delete uncommitted streamed object")
 	}
 }

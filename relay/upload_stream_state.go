@@ -16,6 +16,8 @@ import (
 // state after their bytes. The staging file itself then holds only the
 // bytes received after the last stored part (at most one part).
 type streamState struct {
+	// FileID is the offer's file ID.
+	FileID string `json:"file_id"`
 	// Key is the object key the upload assembles (pseudonymous).
 	Key string `json:"key"`
 	// UploadID is the object store's upload.

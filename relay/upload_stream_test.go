@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -359,6 +360,21 @@ func TestStreamedFallsBackAndSweeps(t *testing.T) {
 			t.Errorf("staged file committed under a streamed key %s", rcpt.ObjectKey)
 		}
 	})
+	t.Run("long name", func(t *testing.T) {
+		// A key whose last element would pass NAME_MAX with the content's
+		// hash: the file is staged, and commits under its usual key.
+		e, _ := streamEnv(t, envOptions{store: StoreConfig{Type: "fs"}})
+		a := e.enrol(t, testProject, testSite, transport.ModeQUIC)
+		sop := "1.2.826.0.1.3680043.10.1.1." + strings.Repeat("7", 37)
+		f := e.seal(t, a, fileSpec{id: strings.Repeat("i", 128), sop: sop, size: 2 << 20})
+		rcpt, err := a.upload(context.Background(), f)
+		if err != nil {
+			t.Fatalf("upload: %v", err)
+		}
+		if strings.Contains(rcpt.ObjectKey, hex.EncodeToString(f.offer.SHA256[:])) {
+			t.Errorf("streamed under %s, a name longer than 255 bytes", rcpt.ObjectKey)
+		}
+	})
 	t.Run("sweep", func(t *testing.T) {
 		const gate = streamPartSize + transport.DataChunkSize
 		reached := make(chan struct{})
@@ -472,5 +488,49 @@ func TestStoredBodyCommit(t *testing.T) {
 	gone(key)
 	if !bytes.Equal(readObject(t, r.objects, committed.ObjectKey), first.sealed) {
 		t.Fatal("committed object changed")
+	}
+}
+
+// TestSweepCompletedStream: the sweep of a streamed upload whose object
+// was published but whose commit never happened deletes that object; one
+// whose file is committed under that object keeps it.
+func TestSweepCompletedStream(t *testing.T) {
+	e, _ := streamEnv(t, envOptions{store: StoreConfig{Type: "fs"}})
+	r, _ := e.srv.resources()
+	ctx := context.Background()
+	a := e.enrol(t, testProject, testSite, transport.ModeQUIC)
+	f := e.seal(t, a, fileSpec{size: 2 << 20})
+	rcpt, err := a.upload(ctx, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const orphan = "projects/trial-1/studies/1.2.3/series/1.2.3.4/1.2.3.4.5.f-orphan.0123.dgseal"
+	if err := r.objects.Put(ctx, orphan, strings.NewReader("sealed"), 6); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	for i, st := range []*streamState{
+		{FileID: "f-orphan", Key: orphan, UploadID: "gone", PartSize: 1, Completed: true},
+		{FileID: f.offer.ID, Key: rcpt.ObjectKey, UploadID: "gone", PartSize: 1, Completed: true},
+	} {
+		p := filepath.Join(r.stagingDir, fmt.Sprintf("s%d.part", i))
+		if err := st.save(p); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(streamStatePath(p), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, _, err := e.srv.sweepStaging(ctx, r.stagingDir, time.Now()); err != nil || n != 2 {
+		t.Fatalf("sweep removed %d (%v), want both states", n, err)
+	}
+	if _, err := r.objects.Stat(ctx, orphan); !errors.Is(err, store.ErrNotExist) {
+		t.Errorf("uncommitted streamed object kept: %v", err)
+	}
+	if !bytes.Equal(readObject(t, r.objects, rcpt.ObjectKey), f.sealed) {
+		t.Error("committed object lost to the sweep")
+	}
+	if left := stagingFiles(t, r.stagingDir); len(left) != 0 {
+		t.Errorf("staging after the sweep: %v", left)
 	}
 }
