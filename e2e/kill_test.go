@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -32,15 +33,38 @@ func envInt(name string, def int) int {
 // once, every object must verify and decrypt to the expected anonymised
 // bytes, no object may be left over, and the agent's queue must be empty.
 func TestKillNine(t *testing.T) {
-	kills := envInt("DICOMGATE_KILLS", 20)
+	killNine(t, envInt("DICOMGATE_KILLS", 20), "", dicomtest.CorpusOptions{})
+}
+
+// streamedStaging makes the relay stream nearly every file of 64x64
+// images to its object store (see relay.StagingConfig.StreamMin), and
+// discard at its start what a killed one left of a streamed upload.
+const streamedStaging = "staging:\n  memory_file_limit: 2048\n  stream_min: 4096\n  keep_partial: 1s\n"
+
+// TestKillNineStreamed is TestKillNine with the relay streaming uploads
+// to its object store, its state files, published objects and commits
+// cut at random points; before the objects are counted the relay restarts
+// once more, its staging sweep discarding what the kills left.
+func TestKillNineStreamed(t *testing.T) {
+	killNine(t, envInt("DICOMGATE_KILLS", 20)/2, streamedStaging, dicomtest.CorpusOptions{Rows: 64, Cols: 64})
+}
+
+// streamedKey matches the object key of a streamed upload: it carries
+// the content's SHA-256.
+var streamedKey = regexp.MustCompile(`\.[0-9a-f]{64}\.dgseal$`)
+
+// killNine runs TestKillNine's workload (images of opts' size) with kills
+// kills, the relay configured with extraRelayYAML.
+func killNine(t *testing.T, kills int, extraRelayYAML string, opts dicomtest.CorpusOptions) {
 	patients := envInt("DICOMGATE_KILL_PATIENTS", 20)
-	s := newSite(t, "")
+	s := newSite(t, extraRelayYAML)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	t.Logf("seed-independent run: %d kills, %d patients", kills, patients)
 	s.startRelay()
 	defer func() { kill9(s.relay) }()
 	s.enrol()
-	key := s.generate(11, dicomtest.CorpusOptions{Patients: patients, Slices: 23, NoExtras: true})
+	opts.Patients, opts.Slices, opts.NoExtras = patients, 23, true
+	key := s.generate(11, opts)
 	s.startAgent()
 	defer func() { kill9(s.agent) }()
 	s.drop(key)
@@ -124,11 +148,20 @@ func TestKillNine(t *testing.T) {
 	}
 
 	// No orphan objects: one sealed object per committed file, no conflicts.
-	sealed, conflicts := 0, 0
+	if extraRelayYAML != "" {
+		// The sweep at start takes what the kills left of streamed uploads.
+		stop(s.relay)
+		time.Sleep(1100 * time.Millisecond)
+		s.startRelay()
+	}
+	sealed, conflicts, streamed := 0, 0, 0
 	filepath.Walk(filepath.Join(s.dir, "relay"), func(p string, fi os.FileInfo, err error) error {
 		if err == nil && !fi.IsDir() {
 			if strings.HasSuffix(p, ".dgseal") {
 				sealed++
+				if streamedKey.MatchString(p) {
+					streamed++
+				}
 			}
 			if strings.Contains(filepath.ToSlash(p), "/conflicts/") {
 				conflicts++
@@ -138,6 +171,9 @@ func TestKillNine(t *testing.T) {
 	})
 	if sealed != len(s.expected) || conflicts != 0 {
 		t.Errorf("%d sealed objects and %d conflict objects for %d files", sealed, conflicts, len(s.expected))
+	}
+	if extraRelayYAML != "" && streamed < sealed/2 {
+		t.Errorf("only %d of %d objects were streamed", streamed, sealed)
 	}
 
 	// The agent's queue drains: stop it and look.
@@ -176,8 +212,8 @@ func TestKillNine(t *testing.T) {
 			dup++
 		}
 	}
-	t.Logf("kill-9 summary: kills=%d agent=%d relay=%d files=%d committed=%d lost=%d duplicated=%d verified=%d orphans=%d",
-		kills, victims["agent"], victims["relay"], len(s.expected), len(got), lost, dup, same, sealed-len(s.expected)+conflicts)
+	t.Logf("kill-9 summary: kills=%d agent=%d relay=%d files=%d committed=%d lost=%d duplicated=%d verified=%d orphans=%d streamed=%d",
+		kills, victims["agent"], victims["relay"], len(s.expected), len(got), lost, dup, same, sealed-len(s.expected)+conflicts, streamed)
 	spool, _ := os.ReadDir(filepath.Join(s.dir, "agent", "spool"))
 	for _, e := range spool {
 		if !strings.HasPrefix(e.Name(), ".") {

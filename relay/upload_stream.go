@@ -99,13 +99,15 @@ func (s *Server) writeStreamed(ctx context.Context, peer transport.Peer, c *chec
 	if resumed {
 		partSize = st.PartSize
 	}
-	if !s.mem.reserve(partSize) {
+	// The part buffer: a file smaller than a part needs no more.
+	bufSize := min(partSize, offer.Size)
+	if !s.mem.reserve(bufSize) {
 		if !resumed {
 			return s.writeStaged(ctx, peer, c, path, 0, r)
 		}
 		return nil, reject(transport.CodeUnavailable, "relay busy, retry")
 	}
-	defer s.mem.unreserve(partSize)
+	defer s.mem.unreserve(bufSize)
 	if !resumed {
 		id, err := ps.BeginParts(ctx, keys.object)
 		if err != nil {
@@ -128,7 +130,7 @@ func (s *Server) writeStreamed(ctx context.Context, peer transport.Peer, c *chec
 		}
 	}
 	stored := st.stored()
-	buf := make([]byte, 0, partSize)
+	buf := make([]byte, 0, bufSize)
 	if offset != stored {
 		// The bytes after the stored parts, kept by a cut stream.
 		tail, err := os.ReadFile(path)
@@ -320,10 +322,11 @@ func readsMore(r io.Reader) bool {
 // dropStream discards a streamed upload staged at path: its parts, its
 // state and the bytes kept after them.
 func (s *Server) dropStream(ctx context.Context, ps store.PartStore, path string, st *streamState) {
-	if ps != nil && st != nil && !st.Completed {
-		s.abortParts(ctx, ps, st)
-	}
-	if ps != nil && st != nil && st.Completed {
+	if ps != nil && st != nil {
+		if !st.Completed {
+			s.abortParts(ctx, ps, st)
+		}
+		// Published, perhaps, by a relay stopped before it noted so.
 		s.dropUncommitted(ctx, ps, st)
 	}
 	if err := removeStreamState(path); err != nil {

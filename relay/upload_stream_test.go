@@ -343,7 +343,7 @@ func TestStreamedFallsBackAndSweeps(t *testing.T) {
 		})
 		r, _ := e.srv.resources()
 		a := e.enrol(t, testProject, testSite, transport.ModeQUIC)
-		f := e.seal(t, a, fileSpec{size: 2 << 20})
+		f := e.seal(t, a, fileSpec{size: 6 << 20}) // a 5 MiB part: more than the budget
 		mu.Lock()
 		path = stagePath(r.stagingDir, a.id, f.offer)
 		mu.Unlock()
