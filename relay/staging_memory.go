@@ -135,7 +135,14 @@ func (u *memUpload) reader() *memReader { return &memReader{u: u} }
 // writeFile writes the received bytes to a new file at path, replacing
 // what was there, and fsyncs it when sync is set. On failure the file is
 // removed; the error is the first one met.
-func (u *memUpload) writeFile(path string, sync bool) (err error) {
+func (u *memUpload) writeFile(path string, sync bool) error {
+	return writeStagingFile(path, u.reader(), sync)
+}
+
+// writeStagingFile writes r to a new file at path, replacing what was
+// there, and fsyncs it when sync is set. On failure the file is removed;
+// the error is the first one met.
+func writeStagingFile(path string, r io.Reader, sync bool) (err error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
@@ -148,7 +155,7 @@ func (u *memUpload) writeFile(path string, sync bool) (err error) {
 			os.Remove(path)
 		}
 	}()
-	if _, err := io.Copy(f, u.reader()); err != nil {
+	if _, err := io.Copy(f, r); err != nil {
 		return err
 	}
 	if sync {

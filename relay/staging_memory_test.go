@@ -149,20 +149,27 @@ func TestHashMismatchRefused(t *testing.T) {
 			bad[len(bad)/2] ^= 1
 			_, err := a.conn.Upload(context.Background(), f.offer, bytes.NewReader(bad))
 			wantRejected(t, err, transport.CodeHashMismatch)
-			if _, err := r.db.GetFile(context.Background(), f.offer.ID); !errors.Is(err, store.ErrNotExist) {
-				t.Fatalf("file record after a hash mismatch: %v", err)
-			}
-			n := 0
-			if err := r.objects.List(context.Background(), "", func(store.ObjectInfo) error { n++; return nil }); err != nil {
-				t.Fatal(err)
-			}
-			if n != 0 {
-				t.Fatalf("%d objects stored after a hash mismatch", n)
-			}
+			checkNothingCommitted(t, r, f)
 			if left := dcmFiles(t, r.stagingDir); len(left) != 0 {
 				t.Fatalf("staging holds %v after a hash mismatch", left)
 			}
 		})
+	}
+}
+
+// checkNothingCommitted checks that the relay (r) holds no record of f and
+// no object at all.
+func checkNothingCommitted(t *testing.T, r *resources, f *testFile) {
+	t.Helper()
+	if _, err := r.db.GetFile(context.Background(), f.offer.ID); !errors.Is(err, store.ErrNotExist) {
+		t.Fatalf("file record of a refused upload: %v", err)
+	}
+	n := 0
+	if err := r.objects.List(context.Background(), "", func(store.ObjectInfo) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatalf("%d objects stored for a refused upload", n)
 	}
 }
 

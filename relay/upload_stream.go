@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -286,29 +287,14 @@ func (s *Server) keepTail(ctx context.Context, peer transport.Peer, offer *trans
 
 // writeSynced replaces the file at path with b, fsynced; an empty b
 // removes it.
-func writeSynced(path string, b []byte) (err error) {
+func writeSynced(path string, b []byte) error {
 	if len(b) == 0 {
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 		return nil
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			os.Remove(path)
-		}
-	}()
-	if _, err := f.Write(b); err != nil {
-		return err
-	}
-	return f.Sync()
+	return writeStagingFile(path, bytes.NewReader(b), true)
 }
 
 // readsMore reports whether r yields anything more (then the stream holds

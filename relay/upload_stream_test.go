@@ -222,24 +222,9 @@ func testStreamedResume(t *testing.T, kind string, mode transport.Mode, restart 
 	gate = int64(ps) + 3*transport.DataChunkSize
 	a := e.enrol(t, testProject, testSite, mode)
 	f := e.seal(t, a, fileSpec{size: 2*ps + 100<<10})
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() {
-		_, err := a.conn.Upload(ctx, f.offer, &gatedReader{data: f.sealed, gate: gate, ctx: ctx})
-		errc <- err
-	}()
-	<-reached
-	cancel()
-	if err := <-errc; err == nil || !transport.Retryable(err) {
-		t.Fatalf("cut upload: %v, want a retryable error", err)
-	}
+	cutAfter(t, e, a, f, gate, reached)
 	r, _ := e.srv.resources()
 	path := stagePath(r.stagingDir, a.id, f.offer)
-	unlock, err := e.srv.stages.lock(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	unlock()
 	st, err := loadStreamState(path)
 	if err != nil || st == nil || len(st.Parts) != 1 {
 		t.Fatalf("stream state after the cut: %+v, %v; want one stored part", st, err)
@@ -300,16 +285,7 @@ func testStreamedHashMismatch(t *testing.T, kind string) {
 	bad[partSize(t, e)/2] ^= 1
 	_, err := a.conn.Upload(context.Background(), f.offer, bytes.NewReader(bad))
 	wantRejected(t, err, transport.CodeHashMismatch)
-	if _, err := r.db.GetFile(context.Background(), f.offer.ID); !errors.Is(err, store.ErrNotExist) {
-		t.Fatalf("file record after a hash mismatch: %v", err)
-	}
-	n := 0
-	if err := r.objects.List(context.Background(), "", func(store.ObjectInfo) error { n++; return nil }); err != nil {
-		t.Fatal(err)
-	}
-	if n != 0 {
-		t.Fatalf("%d objects stored after a hash mismatch", n)
-	}
+	checkNothingCommitted(t, r, f)
 	if open := openUploads(t, e, core); len(open) != 0 {
 		t.Fatalf("multipart uploads left: %v", open)
 	}
@@ -386,22 +362,8 @@ func TestStreamedFallsBackAndSweeps(t *testing.T) {
 		}})
 		a := e.enrol(t, testProject, testSite, transport.ModeQUIC)
 		f := e.seal(t, a, fileSpec{size: 2 * streamPartSize})
-		ctx, cancel := context.WithCancel(context.Background())
-		errc := make(chan error, 1)
-		go func() {
-			_, err := a.conn.Upload(ctx, f.offer, &gatedReader{data: f.sealed, gate: gate, ctx: ctx})
-			errc <- err
-		}()
-		<-reached
-		cancel()
-		<-errc
+		cutAfter(t, e, a, f, gate, reached)
 		r, _ := e.srv.resources()
-		path := stagePath(r.stagingDir, a.id, f.offer)
-		unlock, err := e.srv.stages.lock(context.Background(), path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		unlock()
 		if n, _, err := e.srv.sweepStaging(context.Background(), r.stagingDir, time.Now().Add(-time.Hour)); err != nil || n != 0 {
 			t.Fatalf("sweep of a fresh cut upload removed %d (%v)", n, err)
 		}

@@ -437,6 +437,16 @@ func cutUploadEnv(t *testing.T, mode transport.Mode, gate int64, o envOptions) (
 	e := startRelay(t, o)
 	a := e.enrol(t, testProject, testSite, mode)
 	f := e.seal(t, a, fileSpec{size: 4 * transport.DataChunkSize})
+	cutAfter(t, e, a, f, gate, reached)
+	return e, a, f
+}
+
+// cutAfter uploads f with a, the agent's reader blocking at gate, cuts the
+// stream once reached is closed (the relay holds gate bytes), checks that
+// the agent sees a retryable error, and waits until the relay is done with
+// the cut upload (it holds its stage lock until then).
+func cutAfter(t *testing.T, e *env, a *testAgent, f *testFile, gate int64, reached <-chan struct{}) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {
@@ -454,5 +464,4 @@ func cutUploadEnv(t *testing.T, mode transport.Mode, gate int64, o envOptions) (
 		t.Fatal(err)
 	}
 	unlock()
-	return e, a, f
 }
