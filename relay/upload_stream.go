@@ -148,6 +148,12 @@ func (s *Server) writeStreamed(ctx context.Context, peer transport.Peer, c *chec
 		if errors.Is(err, errShortUpload) {
 			break // a mismatch, decided below
 		}
+		if errors.Is(err, store.ErrNotExist) {
+			// The store dropped the upload (a lifecycle rule, another
+			// relay's clean-up): what it held is lost, the agent starts over.
+			s.dropStream(ctx, ps, path, st)
+			return nil, reject(transport.CodeUnavailable, "staged data lost, retry")
+		}
 		if err != nil {
 			return nil, s.keepTail(ctx, peer, offer, path, buf, err)
 		}
@@ -180,7 +186,14 @@ func (s *Server) writeStreamed(ctx context.Context, peer transport.Peer, c *chec
 		if err := ps.CompleteParts(ctx, st.Key, st.UploadID, st.Parts); err != nil {
 			// A relay stopped between publishing the object and noting it
 			// finds the upload gone and the object there.
-			if fi, serr := ps.Stat(ctx, st.Key); serr != nil || fi.Size != offer.Size {
+			fi, serr := ps.Stat(ctx, st.Key)
+			switch {
+			case serr == nil && fi.Size == offer.Size:
+			case errors.Is(err, store.ErrNotExist) && errors.Is(serr, store.ErrNotExist):
+				// Neither the upload nor its object: dropped by the store.
+				s.dropStream(ctx, ps, path, st)
+				return nil, reject(transport.CodeUnavailable, "staged data lost, retry")
+			default:
 				return nil, fmt.Errorf("relay: stream upload: %w", err)
 			}
 		}

@@ -496,3 +496,47 @@ func TestSweepCompletedStream(t *testing.T) {
 		t.Errorf("staging after the sweep: %v", left)
 	}
 }
+
+// TestStreamedUploadDroppedByStore: a cut streamed upload whose parts the
+// object store dropped meanwhile (an S3 lifecycle rule) is not retried for
+// ever: the resume is refused as retryable, the relay forgets the upload,
+// and the agent's next attempt sends the file from the start and commits.
+func TestStreamedUploadDroppedByStore(t *testing.T) {
+	const gate = streamPartSize + transport.DataChunkSize
+	reached := make(chan struct{})
+	var once sync.Once
+	e, core := streamEnv(t, envOptions{onStaged: func(_ string, n int64) {
+		if n >= gate {
+			once.Do(func() { close(reached) })
+		}
+	}})
+	a := e.enrol(t, testProject, testSite, transport.ModeQUIC)
+	f := e.seal(t, a, fileSpec{size: 2 * streamPartSize})
+	cutAfter(t, e, a, f, gate, reached)
+	r, _ := e.srv.resources()
+	st, err := loadStreamState(stagePath(r.stagingDir, a.id, f.offer))
+	if err != nil || st == nil {
+		t.Fatalf("stream state after the cut: %v", err)
+	}
+	if err := core.AbortMultipartUpload(context.Background(), e.cfg.Store.S3.Bucket, st.Key, st.UploadID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.upload(context.Background(), f)
+	if err == nil || !transport.Retryable(err) {
+		t.Fatalf("resume of a dropped upload: %v, want a retryable refusal", err)
+	}
+	rec := &offsetRecorder{r: bytes.NewReader(f.sealed), first: -1}
+	rcpt, err := a.conn.Upload(context.Background(), f.offer, rec)
+	if err != nil {
+		t.Fatalf("next attempt: %v", err)
+	}
+	if rec.first != 0 {
+		t.Errorf("next attempt resumed from %d, want the start", rec.first)
+	}
+	if !bytes.Equal(readObject(t, r.objects, rcpt.ObjectKey), f.sealed) {
+		t.Fatal("object differs")
+	}
+	if left := stagingFiles(t, r.stagingDir); len(left) != 0 {
+		t.Errorf("staging not cleaned: %v", left)
+	}
+}

@@ -26,7 +26,8 @@ type PartStore interface {
 	// PutPart stores part p.N of the upload: exactly p.Size bytes read
 	// from r. It returns p completed with what CompleteParts needs. If r
 	// fails or yields fewer bytes, PutPart fails and the part is not
-	// stored.
+	// stored. An upload that is gone (aborted, by the store's own
+	// clean-up too) fails PutPart and CompleteParts with [ErrNotExist].
 	PutPart(ctx context.Context, key, uploadID string, p Part, r io.Reader) (Part, error)
 
 	// CompleteParts publishes the object at key from parts (in order),

@@ -206,7 +206,7 @@ func (s *S3) mapErr(ctx context.Context, err error) error {
 	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
 		return fmt.Errorf("%w: %w", cerr, err)
 	}
-	if isS3Code(err, "NoSuchKey", "NotFound") {
+	if isS3Code(err, "NoSuchKey", "NotFound", "NoSuchUpload") {
 		return fmt.Errorf("%w: %w", ErrNotExist, err)
 	}
 	var er minio.ErrorResponse

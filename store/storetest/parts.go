@@ -113,8 +113,11 @@ func testPartsAbort(t *testing.T, s, _ store.PartStore) {
 	if err := s.AbortParts(ctx, key, id); err != nil {
 		t.Fatalf("AbortParts again: %v", err)
 	}
-	if err := s.CompleteParts(ctx, key, id, parts); err == nil {
-		t.Fatal("CompleteParts of an aborted upload succeeded")
+	if err := s.CompleteParts(ctx, key, id, parts); !errors.Is(err, store.ErrNotExist) {
+		t.Fatalf("CompleteParts of an aborted upload: %v, want ErrNotExist", err)
+	}
+	if _, err := s.PutPart(ctx, key, id, store.Part{N: 2, Size: 1}, bytes.NewReader([]byte{1})); !errors.Is(err, store.ErrNotExist) {
+		t.Fatalf("PutPart to an aborted upload: %v, want ErrNotExist", err)
 	}
 	if _, err := s.Stat(ctx, key); !errors.Is(err, store.ErrNotExist) {
 		t.Fatalf("Stat after AbortParts: %v, want ErrNotExist", err)
