@@ -26,6 +26,10 @@ const maxObjectNameLen = 255
 // errShortUpload reports a stream that ended before the offered size.
 var errShortUpload = errors.New("relay: upload ended before its offered size")
 
+// errStorePart marks a part that failed on the object store's side (not
+// the agent's stream).
+var errStorePart = errors.New("relay: object store")
+
 // streamed returns the keys of a streamed upload of the content whose
 // SHA-256 is sha (hex): the file ID's keys with the content's hash, so
 // that the object a streamed upload publishes before its commit can never
@@ -148,9 +152,10 @@ func (s *Server) writeStreamed(ctx context.Context, peer transport.Peer, c *chec
 		if errors.Is(err, errShortUpload) {
 			break // a mismatch, decided below
 		}
-		if errors.Is(err, store.ErrNotExist) {
+		if errors.Is(err, errStorePart) && errors.Is(ps.CheckParts(ctx, st.Key, st.UploadID), store.ErrNotExist) {
 			// The store dropped the upload (a lifecycle rule, another
-			// relay's clean-up): what it held is lost, the agent starts over.
+			// relay's clean-up; it may say so by cutting the part's
+			// request): what it held is lost, the agent starts over.
 			s.dropStream(ctx, ps, path, st)
 			return nil, reject(transport.CodeUnavailable, "staged data lost, retry")
 		}
@@ -272,7 +277,10 @@ func (s *Server) streamPart(ctx context.Context, ps store.PartStore, st *streamS
 	if rerr == nil && werr == nil && res.err == nil {
 		return res.p, buf, nil
 	}
-	return p, buf, cmp.Or(rerr, res.err, werr)
+	if rerr == nil {
+		return p, buf, fmt.Errorf("%w: %w", errStorePart, cmp.Or(res.err, werr))
+	}
+	return p, buf, rerr
 }
 
 // progress returns the test hook's progress callback for the bytes of

@@ -525,6 +525,8 @@ func TestStreamedUploadDroppedByStore(t *testing.T) {
 	if err == nil || !transport.Retryable(err) {
 		t.Fatalf("resume of a dropped upload: %v, want a retryable refusal", err)
 	}
+	// (The store may say so by cutting the part's request: the relay then
+	// asks whether the upload still exists.)
 	rec := &offsetRecorder{r: bytes.NewReader(f.sealed), first: -1}
 	rcpt, err := a.conn.Upload(context.Background(), f.offer, rec)
 	if err != nil {

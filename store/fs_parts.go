@@ -126,6 +126,21 @@ func (f *FS) CompleteParts(ctx context.Context, key, uploadID string, parts []Pa
 	return nil
 }
 
+// CheckParts implements [PartStore]: the upload's file exists.
+func (f *FS) CheckParts(ctx context.Context, key, uploadID string) error {
+	if err := CheckKey(key); err != nil {
+		return fmt.Errorf("store: check parts: %w", err)
+	}
+	path, err := f.uploadPath(key, uploadID)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("store: check parts %s: %w", key, mapFSErr(err))
+	}
+	return nil
+}
+
 // AbortParts implements [PartStore]: it removes the upload's file.
 func (f *FS) AbortParts(ctx context.Context, key, uploadID string) error {
 	if err := CheckKey(key); err != nil {

@@ -34,6 +34,11 @@ type PartStore interface {
 	// replacing any object there.
 	CompleteParts(ctx context.Context, key, uploadID string, parts []Part) error
 
+	// CheckParts reports whether the upload still exists: nil, or an
+	// error wrapping [ErrNotExist] when it is gone (aborted, completed),
+	// or the error that kept the store from answering.
+	CheckParts(ctx context.Context, key, uploadID string) error
+
 	// AbortParts discards the upload and its parts. An upload that is
 	// already gone is not an error.
 	AbortParts(ctx context.Context, key, uploadID string) error

@@ -89,6 +89,17 @@ func (s *S3) CompleteParts(ctx context.Context, key, uploadID string, parts []Pa
 	return nil
 }
 
+// CheckParts implements [PartStore] with ListParts (one part asked).
+func (s *S3) CheckParts(ctx context.Context, key, uploadID string) error {
+	if err := CheckKey(key); err != nil {
+		return fmt.Errorf("store: check parts: %w", err)
+	}
+	if _, err := s.core().ListObjectParts(ctx, s.bucket, key, uploadID, 0, 1); err != nil {
+		return fmt.Errorf("store: check parts %s: %w", key, s.mapErr(ctx, err))
+	}
+	return nil
+}
+
 // AbortParts implements [PartStore] with AbortMultipartUpload.
 func (s *S3) AbortParts(ctx context.Context, key, uploadID string) error {
 	if err := CheckKey(key); err != nil {

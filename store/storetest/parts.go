@@ -107,11 +107,17 @@ func testPartsAbort(t *testing.T, s, _ store.PartStore) {
 		t.Fatal(err)
 	}
 	parts := putParts(t, s, key, id, data, 1, ps)
+	if err := s.CheckParts(ctx, key, id); err != nil {
+		t.Fatalf("CheckParts of an open upload: %v", err)
+	}
 	if err := s.AbortParts(ctx, key, id); err != nil {
 		t.Fatalf("AbortParts: %v", err)
 	}
 	if err := s.AbortParts(ctx, key, id); err != nil {
 		t.Fatalf("AbortParts again: %v", err)
+	}
+	if err := s.CheckParts(ctx, key, id); !errors.Is(err, store.ErrNotExist) {
+		t.Fatalf("CheckParts of an aborted upload: %v, want ErrNotExist", err)
 	}
 	if err := s.CompleteParts(ctx, key, id, parts); !errors.Is(err, store.ErrNotExist) {
 		t.Fatalf("CompleteParts of an aborted upload: %v, want ErrNotExist", err)
