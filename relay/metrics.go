@@ -39,6 +39,8 @@ type monitor struct {
 	fullRefusals prometheus.Counter // uploads refused for it
 	agentsFull   *prometheus.GaugeVec
 
+	held *prometheus.CounterVec // uploads by where they were held (metrics_staging.go)
+
 	fhir *fhirWriter
 
 	mu sync.Mutex

@@ -133,6 +133,7 @@ func New(cfg Config, logger zerolog.Logger, opts ...Option) (*Server, error) {
 		mon:    mon,
 		now:    time.Now,
 	}
+	mon.addStagingMetrics(s.mem)
 	for _, o := range opts {
 		o(s)
 	}

@@ -194,6 +194,7 @@ func (u *upload) Write(ctx context.Context, r io.Reader) (*transport.Receipt, er
 // writeStaged is Write through the staging file at path.
 func (s *Server) writeStaged(ctx context.Context, peer transport.Peer, c *checkedOffer, path string, offset int64, r io.Reader) (*transport.Receipt, error) {
 	offer := c.offer
+	s.mon.received(heldFile)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if store.IsFull(err) {
 		return nil, s.refuseFull(ctx, peer, offer, "staging", err)

@@ -19,6 +19,7 @@ import (
 // fails, when the complete file is kept there for the retry to commit.
 func (s *Server) writeMemory(ctx context.Context, peer transport.Peer, c *checkedOffer, path string, u *memUpload, r io.Reader) (*transport.Receipt, error) {
 	offer := c.offer
+	s.mon.received(heldMemory)
 	var progress func(int64)
 	if s.onStaged != nil {
 		progress = func(n int64) { s.onStaged(offer.ID, n) }

@@ -113,6 +113,7 @@ func (s *Server) writeStreamed(ctx context.Context, peer transport.Peer, c *chec
 		return nil, reject(transport.CodeUnavailable, "relay busy, retry")
 	}
 	defer s.mem.unreserve(bufSize)
+	s.mon.received(heldStream)
 	if !resumed {
 		id, err := ps.BeginParts(ctx, keys.object)
 		if err != nil {

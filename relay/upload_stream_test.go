@@ -181,6 +181,30 @@ func testStreamedUpload(t *testing.T, kind string) {
 	if used := e.srv.mem.used.Load(); used != 0 {
 		t.Errorf("%d bytes of the memory budget still held", used)
 	}
+	checkHeld(t, e, map[string]float64{heldStream: 1, heldFile: 0, heldMemory: 0})
+}
+
+// checkHeld checks dicomgate_relay_uploads_received_total by label.
+func checkHeld(t *testing.T, e *env, want map[string]float64) {
+	t.Helper()
+	fams, err := e.srv.mon.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range fams {
+		if f.GetName() != "dicomgate_relay_uploads_received_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+		}
+	}
+	for held, n := range want {
+		if got[held] != n {
+			t.Errorf("uploads received held=%s: %v, want %v", held, got[held], n)
+		}
+	}
 }
 
 // TestStreamedResumeAfterCut cuts a streamed upload after its first part
@@ -335,6 +359,7 @@ func TestStreamedFallsBackAndSweeps(t *testing.T) {
 		if strings.Contains(rcpt.ObjectKey, hex.EncodeToString(f.offer.SHA256[:])) {
 			t.Errorf("staged file committed under a streamed key %s", rcpt.ObjectKey)
 		}
+		checkHeld(t, e, map[string]float64{heldStream: 0, heldFile: 1})
 	})
 	t.Run("long name", func(t *testing.T) {
 		// A key whose last element would pass NAME_MAX with the content's
