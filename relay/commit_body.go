@@ -36,8 +36,9 @@ func (heldBody) discard(context.Context, string) {}
 // streamed upload (see writeStreamed). Putting it at that key does
 // nothing; at another key (conflicts/) copies it through the relay.
 type storedBody struct {
-	s   *Server
-	key string
+	s       *Server
+	objects store.ObjectStore // the store that holds it
+	key     string
 }
 
 func (b storedBody) put(ctx context.Context, objects store.ObjectStore, key string, size int64) error {
@@ -56,11 +57,7 @@ func (b storedBody) discard(ctx context.Context, keep string) {
 	if b.key == keep {
 		return
 	}
-	res, err := b.s.resources()
-	if err != nil {
-		return
-	}
-	if err := res.objects.Delete(ctx, b.key); err != nil {
+	if err := b.objects.Delete(ctx, b.key); err != nil {
 		b.s.log.Warn().Err(err).Msg("delete streamed object")
 	}
 }

@@ -20,12 +20,8 @@ import (
 func (s *Server) writeMemory(ctx context.Context, peer transport.Peer, c *checkedOffer, path string, u *memUpload, r io.Reader) (*transport.Receipt, error) {
 	offer := c.offer
 	s.mon.received(heldMemory)
-	var progress func(int64)
-	if s.onStaged != nil {
-		progress = func(n int64) { s.onStaged(offer.ID, n) }
-	}
 	hs := sha256.New()
-	if rerr := u.receive(r, hs, progress); rerr != nil {
+	if rerr := u.receive(r, hs, s.progress(offer.ID, 0)); rerr != nil {
 		if err := u.writeFile(path, true); err != nil {
 			if store.IsFull(err) {
 				// Nothing of it is kept: the agent sends it again.

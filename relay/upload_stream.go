@@ -210,7 +210,7 @@ func (s *Server) writeStreamed(ctx context.Context, peer transport.Peer, c *chec
 	}
 	sc := *c
 	sc.keys = keys
-	rcpt, err := s.commit(ctx, &sc, storedBody{s: s, key: keys.object})
+	rcpt, err := s.commit(ctx, &sc, storedBody{s: s, objects: ps, key: keys.object})
 	var rej *transport.RejectedError
 	if err == nil || errors.As(err, &rej) {
 		if rerr := removeStreamState(path); rerr != nil {

@@ -228,22 +228,22 @@ func TestStreamedResumeAfterCut(t *testing.T) {
 }
 
 func testStreamedResume(t *testing.T, kind string, mode transport.Mode, restart bool) {
-	reached := make(chan struct{})
-	var once sync.Once
-	var gate int64 // set before the upload
+	ps := streamPartSize
+	if kind == "fs" {
+		ps = store.DefaultPartSize // the filesystem store's parts
+	}
+	gate := int64(ps) + 3*transport.DataChunkSize
+	onStaged, reached := gateHook(gate)
 	dataDir := t.TempDir()
-	o := envOptions{dataDir: dataDir, store: StoreConfig{Type: kind}, onStaged: func(_ string, n int64) {
-		if n >= gate {
-			once.Do(func() { close(reached) })
-		}
-	}}
+	o := envOptions{dataDir: dataDir, store: StoreConfig{Type: kind}, onStaged: onStaged}
 	if kind == "s3" {
 		o.store.S3 = storetest.StartS3(t)
 		o.store.S3.PartSize = streamPartSize
 	}
 	e, core := streamEnv(t, o)
-	ps := partSize(t, e)
-	gate = int64(ps) + 3*transport.DataChunkSize
+	if got := partSize(t, e); got != ps {
+		t.Fatalf("part size %d, want %d", got, ps)
+	}
 	a := e.enrol(t, testProject, testSite, mode)
 	f := e.seal(t, a, fileSpec{size: 2*ps + 100<<10})
 	cutAfter(t, e, a, f, gate, reached)
@@ -378,13 +378,8 @@ func TestStreamedFallsBackAndSweeps(t *testing.T) {
 	})
 	t.Run("sweep", func(t *testing.T) {
 		const gate = streamPartSize + transport.DataChunkSize
-		reached := make(chan struct{})
-		var once sync.Once
-		e, core := streamEnv(t, envOptions{onStaged: func(_ string, n int64) {
-			if n >= gate {
-				once.Do(func() { close(reached) })
-			}
-		}})
+		onStaged, reached := gateHook(gate)
+		e, core := streamEnv(t, envOptions{onStaged: onStaged})
 		a := e.enrol(t, testProject, testSite, transport.ModeQUIC)
 		f := e.seal(t, a, fileSpec{size: 2 * streamPartSize})
 		cutAfter(t, e, a, f, gate, reached)
@@ -442,7 +437,7 @@ func TestStoredBodyCommit(t *testing.T) {
 			t.Fatal(err)
 		}
 		c := &checkedOffer{res: r, offer: f.offer, manifest: f.manifest, agent: agent, keys: keys, sha256: sha}
-		rcpt, err := e.srv.commit(ctx, c, storedBody{s: e.srv, key: keys.object})
+		rcpt, err := e.srv.commit(ctx, c, storedBody{s: e.srv, objects: r.objects, key: keys.object})
 		return rcpt, keys.object, err
 	}
 	gone := func(key string) {
@@ -528,13 +523,8 @@ func TestSweepCompletedStream(t *testing.T) {
 // and the agent's next attempt sends the file from the start and commits.
 func TestStreamedUploadDroppedByStore(t *testing.T) {
 	const gate = streamPartSize + transport.DataChunkSize
-	reached := make(chan struct{})
-	var once sync.Once
-	e, core := streamEnv(t, envOptions{onStaged: func(_ string, n int64) {
-		if n >= gate {
-			once.Do(func() { close(reached) })
-		}
-	}})
+	onStaged, reached := gateHook(gate)
+	e, core := streamEnv(t, envOptions{onStaged: onStaged})
 	a := e.enrol(t, testProject, testSite, transport.ModeQUIC)
 	f := e.seal(t, a, fileSpec{size: 2 * streamPartSize})
 	cutAfter(t, e, a, f, gate, reached)

@@ -427,18 +427,25 @@ func cutUpload(t *testing.T, mode transport.Mode, gate int64, config func(*Confi
 // replaced).
 func cutUploadEnv(t *testing.T, mode transport.Mode, gate int64, o envOptions) (*env, *testAgent, *testFile) {
 	t.Helper()
-	reached := make(chan struct{})
-	var once sync.Once
-	o.onStaged = func(_ string, staged int64) {
-		if staged >= gate {
-			once.Do(func() { close(reached) })
-		}
-	}
+	var reached <-chan struct{}
+	o.onStaged, reached = gateHook(gate)
 	e := startRelay(t, o)
 	a := e.enrol(t, testProject, testSite, mode)
 	f := e.seal(t, a, fileSpec{size: 4 * transport.DataChunkSize})
 	cutAfter(t, e, a, f, gate, reached)
 	return e, a, f
+}
+
+// gateHook returns an onStaged hook and a channel it closes once the
+// relay holds gate bytes of an upload.
+func gateHook(gate int64) (func(string, int64), <-chan struct{}) {
+	reached := make(chan struct{})
+	var once sync.Once
+	return func(_ string, staged int64) {
+		if staged >= gate {
+			once.Do(func() { close(reached) })
+		}
+	}, reached
 }
 
 // cutAfter uploads f with a, the agent's reader blocking at gate, cuts the

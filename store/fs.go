@@ -56,7 +56,7 @@ func (f *FS) Put(ctx context.Context, key string, r io.Reader, size int64) error
 		return fmt.Errorf("store: put %s: %w", key, err)
 	}
 	dst := f.path(key)
-	tmp, err := f.createTemp(filepath.Dir(dst))
+	tmp, err := f.createTemp(filepath.Dir(dst), ".put-")
 	if err != nil {
 		return fmt.Errorf("store: put %s: %w", key, err)
 	}
@@ -89,10 +89,10 @@ func (f *FS) Put(ctx context.Context, key string, r io.Reader, size int64) error
 	return nil
 }
 
-// createTemp creates the parent directories and a temporary file in dir.
-// It retries because a concurrent Delete may prune a just-created empty
-// directory.
-func (f *FS) createTemp(dir string) (*os.File, error) {
+// createTemp creates the parent directories and a temporary file in dir,
+// named prefix, a random number and tempSuffix. It retries because a
+// concurrent Delete may prune a just-created empty directory.
+func (f *FS) createTemp(dir, prefix string) (*os.File, error) {
 	var err error
 	for range 5 {
 		if err = os.MkdirAll(dir, 0o700); err != nil {
@@ -100,7 +100,7 @@ func (f *FS) createTemp(dir string) (*os.File, error) {
 		}
 		var tmp *os.File
 		// os.CreateTemp uses mode 0600.
-		if tmp, err = os.CreateTemp(dir, ".put-*"+tempSuffix); err == nil {
+		if tmp, err = os.CreateTemp(dir, prefix+"*"+tempSuffix); err == nil {
 			return tmp, nil
 		}
 	}

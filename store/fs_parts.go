@@ -2,31 +2,31 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 // fsPartSize is the part size of the filesystem store's uploads. Parts
 // are written in place, so it only bounds what a caller holds per part.
 const fsPartSize = DefaultPartSize
 
+// uploadPrefix starts the name of an upload's file; the upload ID is the
+// random number after it.
+const uploadPrefix = ".parts-"
+
 // uploadPath is the file that collects the parts of upload id of key: a
 // temporary file (List skips it) in the key's directory, renamed over the
 // key by CompleteParts.
 func (f *FS) uploadPath(key, id string) (string, error) {
-	if len(id) != 32 {
+	if _, err := strconv.ParseUint(id, 10, 64); err != nil {
 		return "", fmt.Errorf("store: upload id %q: %w", id, ErrNotExist)
 	}
-	if _, err := hex.DecodeString(id); err != nil {
-		return "", fmt.Errorf("store: upload id %q: %w", id, ErrNotExist)
-	}
-	return filepath.Join(filepath.Dir(f.path(key)), ".parts-"+id+tempSuffix), nil
+	return filepath.Join(filepath.Dir(f.path(key)), uploadPrefix+id+tempSuffix), nil
 }
 
 // BeginParts implements [PartStore]: it creates the upload's file.
@@ -37,21 +37,16 @@ func (f *FS) BeginParts(ctx context.Context, key string) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", fmt.Errorf("store: begin parts %s: %w", key, err)
 	}
-	var b [16]byte
-	rand.Read(b[:])
-	id := hex.EncodeToString(b[:])
-	p, _ := f.uploadPath(key, id)
-	var err error
-	for range 5 { // a concurrent Delete may prune the new directory
-		if err = os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-			continue
-		}
-		var file *os.File
-		if file, err = os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
-			return id, file.Close()
-		}
+	tmp, err := f.createTemp(filepath.Dir(f.path(key)), uploadPrefix)
+	if err != nil {
+		return "", fmt.Errorf("store: begin parts %s: %w", key, err)
 	}
-	return "", fmt.Errorf("store: begin parts %s: %w", key, err)
+	id := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(tmp.Name()), uploadPrefix), tempSuffix)
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return "", fmt.Errorf("store: begin parts %s: %w", key, err)
+	}
+	return id, nil
 }
 
 // PutPart implements [PartStore]: it writes the part at its place in the
