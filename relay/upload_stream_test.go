@@ -377,12 +377,7 @@ func TestStreamedFallsBackAndSweeps(t *testing.T) {
 		}
 	})
 	t.Run("sweep", func(t *testing.T) {
-		const gate = streamPartSize + transport.DataChunkSize
-		onStaged, reached := gateHook(gate)
-		e, core := streamEnv(t, envOptions{onStaged: onStaged})
-		a := e.enrol(t, testProject, testSite, transport.ModeQUIC)
-		f := e.seal(t, a, fileSpec{size: 2 * streamPartSize})
-		cutAfter(t, e, a, f, gate, reached)
+		e, core, _, _ := cutStreamed(t)
 		r, _ := e.srv.resources()
 		if n, _, err := e.srv.sweepStaging(context.Background(), r.stagingDir, time.Now().Add(-time.Hour)); err != nil || n != 0 {
 			t.Fatalf("sweep of a fresh cut upload removed %d (%v)", n, err)
@@ -517,17 +512,25 @@ func TestSweepCompletedStream(t *testing.T) {
 	}
 }
 
-// TestStreamedUploadDroppedByStore: a cut streamed upload whose parts the
-// object store dropped meanwhile (an S3 lifecycle rule) is not retried for
-// ever: the resume is refused as retryable, the relay forgets the upload,
-// and the agent's next attempt sends the file from the start and commits.
-func TestStreamedUploadDroppedByStore(t *testing.T) {
+// cutStreamed streams a 10 MiB file of a new agent to a relay on S3 and
+// cuts it once the first part is stored and one chunk more arrived.
+func cutStreamed(t *testing.T) (*env, *minio.Core, *testAgent, *testFile) {
+	t.Helper()
 	const gate = streamPartSize + transport.DataChunkSize
 	onStaged, reached := gateHook(gate)
 	e, core := streamEnv(t, envOptions{onStaged: onStaged})
 	a := e.enrol(t, testProject, testSite, transport.ModeQUIC)
 	f := e.seal(t, a, fileSpec{size: 2 * streamPartSize})
 	cutAfter(t, e, a, f, gate, reached)
+	return e, core, a, f
+}
+
+// TestStreamedUploadDroppedByStore: a cut streamed upload whose parts the
+// object store dropped meanwhile (an S3 lifecycle rule) is not retried for
+// ever: the resume is refused as retryable, the relay forgets the upload,
+// and the agent's next attempt sends the file from the start and commits.
+func TestStreamedUploadDroppedByStore(t *testing.T) {
+	e, core, a, f := cutStreamed(t)
 	r, _ := e.srv.resources()
 	st, err := loadStreamState(stagePath(r.stagingDir, a.id, f.offer))
 	if err != nil || st == nil {
