@@ -183,7 +183,7 @@ EOF
     perf record -F 499 -g -o "$WORK/perf-relay-$set-$RUN.data" -p "$relay_pid" >/dev/null 2>&1 & perf_pids+=($!)
     perf record -F 499 -g -o "$WORK/perf-agent-$set-$RUN.data" -p "$agent_pid" >/dev/null 2>&1 & perf_pids+=($!)
     for p in relay:$relay_pid agent:$agent_pid versitygw:$DICOMGATE_S3_PID; do
-      perf stat -e 'syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync,syscalls:sys_enter_write,syscalls:sys_enter_pwrite64' \
+      perf stat -e 'syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync,syscalls:sys_enter_write,syscalls:sys_enter_pwrite64,syscalls:sys_enter_sendto,syscalls:sys_enter_sendmsg,syscalls:sys_enter_sendmmsg,syscalls:sys_enter_recvfrom,syscalls:sys_enter_recvmsg,syscalls:sys_enter_recvmmsg' \
         -o "$WORK/perf-syscalls-${p%%:*}-$set-$RUN.txt" -p "${p#*:}" >/dev/null 2>&1 & perf_pids+=($!)
     done
     sleep 0.5

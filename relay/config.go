@@ -89,6 +89,12 @@ type Config struct {
 	// Default false: QUIC and TCP on the same port.
 	DisableQUIC bool `yaml:"disable_quic"`
 
+	// DisableUDPGRO reads QUIC packets one at a time instead of taking
+	// those the kernel coalesced in one read (UDP_GRO, Linux; about 40 %
+	// less system CPU on bulk uploads). An escape hatch for kernels or
+	// middleboxes that mishandle it. Default false.
+	DisableUDPGRO bool `yaml:"disable_udp_gro"`
+
 	// WireGuard runs a userspace WireGuard endpoint (no root, no kernel
 	// module) whose peers are the agents' WireGuard keys: static ones
 	// listed here and those registered at enrolment (kept in the metadata

@@ -494,14 +494,15 @@ func (w debugWriter) Write(p []byte) (int, error) {
 // s.cfg.Listen: certificates, agent checks and handlers.
 func (s *Server) transportConfig(res *resources) transport.ServerConfig {
 	return transport.ServerConfig{
-		Addr:        s.cfg.Listen,
-		Certificate: res.serverCert,
-		ClientCAs:   res.ca.Pool(),
-		Authorize:   s.authorize,
-		OnRefused:   s.handshakeRefused,
-		OnClock:     s.agentClock,
-		Handler:     handler{s},
-		Logger:      s.log,
-		DisableQUIC: s.cfg.DisableQUIC,
+		Addr:          s.cfg.Listen,
+		Certificate:   res.serverCert,
+		ClientCAs:     res.ca.Pool(),
+		Authorize:     s.authorize,
+		OnRefused:     s.handshakeRefused,
+		OnClock:       s.agentClock,
+		Handler:       handler{s},
+		Logger:        s.log,
+		DisableQUIC:   s.cfg.DisableQUIC,
+		DisableUDPGRO: s.cfg.DisableUDPGRO,
 	}
 }

@@ -7,12 +7,16 @@ import (
 	"testing"
 )
 
-// BenchmarkUpload measures one-file upload throughput on loopback.
+// BenchmarkUpload measures one-file upload throughput on loopback, over
+// each transport and over QUIC read one packet at a time (quic-nogro).
 func BenchmarkUpload(b *testing.B) {
 	const size = 8 << 20
-	for _, mode := range modes {
+	for _, mode := range append(modes, "quic-nogro") {
 		b.Run(string(mode), func(b *testing.B) {
-			env := newEnv(b, envOptions{})
+			env := newEnv(b, envOptions{disableUDPGRO: mode == "quic-nogro"})
+			if mode == "quic-nogro" {
+				mode = ModeQUIC
+			}
 			c := env.dial(b, mode)
 			data, _ := testFile("bench", size)
 			sum := sha256Of(data)

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -223,6 +224,9 @@ type envOptions struct {
 	progress    func(id string, staged int64)
 	onRefused   func(ctx context.Context, r Refusal)
 	onClock     func(ctx context.Context, peer Peer, agentTime, relayTime time.Time)
+	// addr is the server's listen address; default 127.0.0.1:0.
+	addr          string
+	disableUDPGRO bool
 }
 
 func newEnv(t testing.TB, opt envOptions) *testEnv {
@@ -231,20 +235,21 @@ func newEnv(t testing.TB, opt envOptions) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srvCert, err := ca.IssueServerCert([]string{"localhost", "127.0.0.1", "::1"})
+	srvCert, err := ca.IssueServerCert([]string{"localhost", "127.0.0.1", "127.0.0.2", "::1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := newStagingHandler(t, ca)
 	h.progress = opt.progress
 	cfg := ServerConfig{
-		Addr:        "127.0.0.1:0",
+		Addr:        cmp.Or(opt.addr, "127.0.0.1:0"),
 		Certificate: srvCert,
 		ClientCAs:   ca.Pool(),
 		Handler:     h,
 		DisableQUIC: opt.disableQUIC,
 	}
 	cfg.Authorize = opt.authorize
+	cfg.DisableUDPGRO = opt.disableUDPGRO
 	cfg.OnRefused, cfg.OnClock = opt.onRefused, opt.onClock
 	srv, err := Listen(context.Background(), cfg)
 	if err != nil {

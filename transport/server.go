@@ -64,6 +64,11 @@ type ServerConfig struct {
 	DisableQUIC bool `yaml:"disable_quic"`
 	// DisableTCP serves QUIC only. Default false.
 	DisableTCP bool `yaml:"disable_tcp"`
+	// DisableUDPGRO reads the QUIC socket one packet at a time, as quic-go
+	// does itself, instead of taking the packets of a flow the kernel
+	// coalesced (UDP_GRO, Linux) in one read. Default false: coalesced
+	// reads where the kernel offers them.
+	DisableUDPGRO bool `yaml:"disable_udp_gro"`
 	// WireGuard, when set, also serves QUIC and TCP inside a userspace
 	// WireGuard tunnel, on the tunnel address at the port of Addr
 	// (DefaultTunnelPort when that is 0). Default nil: no tunnel.
@@ -170,7 +175,11 @@ func Listen(ctx context.Context, cfg ServerConfig) (*Server, error) {
 		s.addr = s.udp.LocalAddr()
 	}
 	if s.udp != nil {
-		s.tr = &quic.Transport{Conn: s.udp}
+		conn := s.udp
+		if !cfg.DisableUDPGRO {
+			conn = wrapGRO(s.udp)
+		}
+		s.tr = &quic.Transport{Conn: conn}
 		s.qln, err = s.tr.Listen(s.tlsConf, &quic.Config{
 			HandshakeIdleTimeout:  cfg.HandshakeTimeout,
 			MaxIdleTimeout:        cfg.IdleTimeout,
