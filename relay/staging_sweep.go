@@ -95,7 +95,8 @@ func (s *Server) sweepStagingNow(ctx context.Context, dir string) {
 	if keep < 0 {
 		return
 	}
-	n, b, err := s.sweepStaging(ctx, dir, time.Now().Add(-keep))
+	cutoff := time.Now().Add(-keep)
+	n, b, err := s.sweepStaging(ctx, dir, cutoff)
 	if err != nil {
 		s.log.Warn().Err(err).Msg("staging sweep failed")
 	}
@@ -103,4 +104,55 @@ func (s *Server) sweepStagingNow(ctx context.Context, dir string) {
 		s.log.Info().Int("files", n).Int64("bytes", b).Dur("keep_partial", keep).
 			Msg("removed partial staging files older than keep_partial")
 	}
+	n, err = s.sweepStaleParts(ctx, dir, cutoff)
+	if err != nil {
+		s.log.Warn().Err(err).Msg("object store sweep of unfinished uploads failed")
+	}
+	if n > 0 {
+		s.log.Info().Int("uploads", n).Dur("keep_partial", keep).
+			Msg("aborted unfinished uploads in the object store that no staging state refers to, idle for longer than keep_partial")
+	}
+}
+
+// sweepStaleParts aborts the object store's unfinished uploads idle since
+// before cutoff that no streamed upload staged in dir refers to, whatever
+// its age (those are sweepStream's): uploads begun by a relay killed
+// before it recorded them, or recorded in a staging folder since lost.
+// Another relay's upload on the same bucket is spared while it stores
+// parts; idle for keep_partial, its own relay would discard it too. A
+// store that cannot list its uploads (the filesystem store, whose upload
+// files lie beside their objects) is left alone.
+func (s *Server) sweepStaleParts(ctx context.Context, dir string, cutoff time.Time) (int, error) {
+	res, err := s.resources()
+	if err != nil {
+		return 0, nil
+	}
+	sp, ok := res.objects.(store.StaleParts)
+	if !ok {
+		return 0, nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, fmt.Errorf("relay: sweep unfinished uploads: %w", err)
+	}
+	inUse := map[string]bool{}
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".stream")
+		if !ok || !e.Type().IsRegular() {
+			continue
+		}
+		st, err := loadStreamState(filepath.Join(dir, name+".part"))
+		if err != nil {
+			// Unreadable state may still name a live upload: spare them all.
+			return 0, fmt.Errorf("relay: sweep unfinished uploads: staging state %s: %w", e.Name(), err)
+		}
+		if st != nil { // nil: finished since the listing
+			inUse[st.UploadID] = true
+		}
+	}
+	n, err := sp.AbortStaleParts(ctx, cutoff, func(id string) bool { return inUse[id] })
+	if err != nil {
+		return n, fmt.Errorf("relay: sweep unfinished uploads: %w", err)
+	}
+	return n, nil
 }

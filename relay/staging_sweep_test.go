@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"dicomgate/store"
 	"dicomgate/transport"
 )
 
@@ -109,5 +110,45 @@ func TestSweepStagingAtStart(t *testing.T) {
 				t.Fatalf("stale partial file kept: %v, want %v", err == nil, tc.kept)
 			}
 		})
+	}
+}
+
+// TestSweepAbortsUnrecordedUploads: an unfinished multipart upload in the
+// bucket that no staging state refers to (a relay killed before it
+// recorded the upload, a staging folder lost) is aborted once idle for
+// keep_partial; the cut upload the relay recorded is spared, and resumes.
+func TestSweepAbortsUnrecordedUploads(t *testing.T) {
+	e, core, a, f := cutStreamed(t)
+	r, _ := e.srv.resources()
+	ctx := t.Context()
+	ps := r.objects.(store.PartStore)
+	const orphan = "projects/trial-1/studies/1.2.3/series/1.2.3.4/1.2.3.4.9.f-lost.0123.dgseal"
+	id, err := ps.BeginParts(ctx, orphan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	part := bytes.Repeat([]byte{1}, int(ps.PartSize(1<<30)))
+	if _, err := ps.PutPart(ctx, orphan, id, store.Part{N: 1, Size: int64(len(part))}, bytes.NewReader(part)); err != nil {
+		t.Fatal(err)
+	}
+	if open := openUploads(t, e, core); len(open) != 2 {
+		t.Fatalf("multipart uploads before the sweep: %v", open)
+	}
+	if n, err := e.srv.sweepStaleParts(ctx, r.stagingDir, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+		t.Fatalf("sweep of uploads younger than keep_partial aborted %d (%v)", n, err)
+	}
+	if n, err := e.srv.sweepStaleParts(ctx, r.stagingDir, time.Now().Add(time.Hour)); err != nil || n != 1 {
+		t.Fatalf("sweep aborted %d (%v), want the unrecorded upload", n, err)
+	}
+	open := openUploads(t, e, core)
+	if len(open) != 1 || open[0] == orphan {
+		t.Fatalf("multipart uploads after the sweep: %v, want the recorded one only", open)
+	}
+	rcpt, err := a.upload(ctx, f)
+	if err != nil {
+		t.Fatalf("resume after the sweep: %v", err)
+	}
+	if !bytes.Equal(readObject(t, r.objects, rcpt.ObjectKey), f.sealed) {
+		t.Error("committed object differs from the sealed file")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 )
@@ -177,3 +178,67 @@ func (c *crcReader) sum() string {
 }
 
 var _ PartStore = (*S3)(nil)
+
+// staleListPage is how many uploads one ListMultipartUploads asks for.
+const staleListPage = 1000
+
+// AbortStaleParts implements [StaleParts] with ListMultipartUploads; an
+// upload begun before before is aborted only when ListParts shows no part
+// stored since either.
+func (s *S3) AbortStaleParts(ctx context.Context, before time.Time, keep func(uploadID string) bool) (int, error) {
+	aborted := 0
+	var keyMarker, idMarker string
+	for {
+		res, err := s.core().ListMultipartUploads(ctx, s.bucket, "", keyMarker, idMarker, "", staleListPage)
+		if err != nil {
+			return aborted, fmt.Errorf("store: list multipart uploads: %w", s.mapErr(ctx, err))
+		}
+		for _, up := range res.Uploads {
+			if !up.Initiated.Before(before) || keep(up.UploadID) {
+				continue
+			}
+			last, err := s.lastPartAt(ctx, up.Key, up.UploadID)
+			if errors.Is(err, ErrNotExist) {
+				continue // completed or aborted meanwhile
+			}
+			if err != nil {
+				return aborted, err
+			}
+			if !last.Before(before) {
+				continue
+			}
+			if err := s.AbortParts(ctx, up.Key, up.UploadID); err != nil {
+				return aborted, err
+			}
+			aborted++
+		}
+		if !res.IsTruncated || (res.NextKeyMarker == keyMarker && res.NextUploadIDMarker == idMarker) {
+			return aborted, nil
+		}
+		keyMarker, idMarker = res.NextKeyMarker, res.NextUploadIDMarker
+	}
+}
+
+// lastPartAt returns when the newest part of an upload was stored (the
+// zero time when it has none).
+func (s *S3) lastPartAt(ctx context.Context, key, uploadID string) (time.Time, error) {
+	var last time.Time
+	marker := 0
+	for {
+		res, err := s.core().ListObjectParts(ctx, s.bucket, key, uploadID, marker, staleListPage)
+		if err != nil {
+			return last, fmt.Errorf("store: list parts: %w", s.mapErr(ctx, err))
+		}
+		for _, p := range res.ObjectParts {
+			if p.LastModified.After(last) {
+				last = p.LastModified
+			}
+		}
+		if !res.IsTruncated || res.NextPartNumberMarker <= marker {
+			return last, nil
+		}
+		marker = res.NextPartNumberMarker
+	}
+}
+
+var _ StaleParts = (*S3)(nil)
