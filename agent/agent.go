@@ -223,10 +223,12 @@ func (a *Agent) logStart() {
 }
 
 // pipeline returns the pipeline of q for Run and Send, which seals again
-// the files sealed under a key this agent no longer has.
+// the files sealed under a key this agent no longer has or under another
+// policy than the one it applies.
 func (a *Agent) pipeline(q *Queue) *Pipeline {
 	p := NewPipeline(a.log, &a.cfg, q, a.proc, a.up)
 	p.SetSigner(a.id.Key.Public().(ed25519.PublicKey))
+	p.SetPolicy(a.policy.Hash())
 	return p
 }
 

@@ -88,7 +88,10 @@
 // the same id. After an enrolment with a new key (`dicomgate agent enroll
 // --force`), files still waiting in the spool under the old key are
 // anonymised and sealed again from their sources before upload
-// ([Pipeline.SetSigner]): the relay would refuse the old signature.
+// ([Pipeline.SetSigner]): the relay would refuse the old signature. So
+// are files sealed under another anonymisation policy than the one the
+// agent applies since a restart ([Pipeline.SetPolicy]): a changed policy
+// applies to every file not yet sent.
 //
 // # Privacy
 //

@@ -46,6 +46,9 @@ type Pipeline struct {
 	// signer is the key this agent signs manifests with (SetSigner); nil:
 	// not checked.
 	signer ed25519.PublicKey
+	// policyHash is the hash of the anonymisation policy this agent
+	// applies (SetPolicy); "": not checked.
+	policyHash string
 }
 
 // SetSigner tells the pipeline the agent's manifest-signing key: a file
@@ -54,14 +57,36 @@ type Pipeline struct {
 // offered to a relay that would refuse it.
 func (p *Pipeline) SetSigner(pub ed25519.PublicKey) { p.signer = pub }
 
-// sealedElsewhere reports whether it was sealed under a key other than
-// the agent's own.
-func (p *Pipeline) sealedElsewhere(it *Item) bool {
-	if p.signer == nil || len(it.Manifest) == 0 {
-		return false
+// SetPolicy tells the pipeline the hash of the anonymisation policy the
+// agent applies: a file sealed under another policy (the agent restarted
+// with a changed policy while files waited for the relay) is anonymised
+// and sealed again under this one before it is offered, so that a policy
+// tightened to remove more applies to every file not yet sent.
+func (p *Pipeline) SetPolicy(hash string) { p.policyHash = hash }
+
+// resealReason says why the sealed item it must be anonymised and sealed
+// again instead of offered as it is, or "" when it need not: sealed under
+// a key other than the agent's own (SetSigner), or under another
+// anonymisation policy (SetPolicy).
+func (p *Pipeline) resealReason(it *Item) string {
+	if len(it.Manifest) == 0 {
+		return ""
 	}
 	pub, err := seal.ManifestSigner(it.Manifest)
-	return err == nil && !pub.Equal(p.signer)
+	if err != nil {
+		return "" // the relay refuses it, and says why
+	}
+	if p.signer != nil && !pub.Equal(p.signer) {
+		return "sealed under an earlier enrolment"
+	}
+	if p.policyHash == "" {
+		return ""
+	}
+	m, err := seal.OpenManifest(it.Manifest, seal.TrustKeys(pub))
+	if err == nil && m.PolicyHash != p.policyHash {
+		return "sealed under another anonymisation policy"
+	}
+	return ""
 }
 
 // Writers named in storage-full alarms besides the stages.
@@ -415,9 +440,9 @@ func (p *Pipeline) upload(ctx context.Context, it *Item) error {
 	if it.SpoolPath == "" {
 		return p.uploadInMemory(ctx, it)
 	}
-	if p.sealedElsewhere(it) {
-		p.log.Info().Object("item", it).Msg("sealed under an earlier enrolment; sealing it again with this agent's key")
-		if err := p.q.Reprocess(dbctx, it.ID, "sealed under an earlier enrolment"); err != nil {
+	if why := p.resealReason(it); why != "" {
+		p.log.Info().Object("item", it).Str("reason", why).Msg("anonymising and sealing again before upload")
+		if err := p.q.Reprocess(dbctx, it.ID, why); err != nil {
 			return err
 		}
 		p.removeSpool(it)
