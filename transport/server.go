@@ -145,6 +145,9 @@ type Server struct {
 	closing bool
 	// +checklocks:mu
 	quicConns map[*quic.Conn]struct{}
+	// quicByAgent is the newest QUIC connection of each agent
+	// certificate (see supersede).
+	quicByAgent map[string]*quic.Conn
 	// +checklocks:mu
 	tcpConns map[net.Conn]bool // value: idle between exchanges
 }
@@ -157,12 +160,13 @@ func Listen(ctx context.Context, cfg ServerConfig) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:       cfg,
-		log:       cfg.Logger,
-		tlsConf:   serverTLSConfig(&cfg, ProtocolQUIC),
-		tcpConf:   serverTLSConfig(&cfg, ProtocolTCP),
-		quicConns: map[*quic.Conn]struct{}{},
-		tcpConns:  map[net.Conn]bool{},
+		cfg:         cfg,
+		log:         cfg.Logger,
+		tlsConf:     serverTLSConfig(&cfg, ProtocolQUIC),
+		tcpConf:     serverTLSConfig(&cfg, ProtocolTCP),
+		quicConns:   map[*quic.Conn]struct{}{},
+		quicByAgent: map[string]*quic.Conn{},
+		tcpConns:    map[net.Conn]bool{},
 	}
 	var err error
 	s.udp, s.tcp, err = s.listenSockets(ctx)

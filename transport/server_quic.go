@@ -35,12 +35,16 @@ func (s *Server) acceptQUIC(acceptCtx, workCtx context.Context) {
 
 // serveQUICConn runs one exchange per incoming stream.
 func (s *Server) serveQUICConn(acceptCtx, workCtx context.Context, qc *quic.Conn) {
+	peer := peerFromState(qc.ConnectionState().TLS, qc.RemoteAddr(), ProtocolQUIC, &s.cfg)
+	key := s.supersede(peer, qc)
 	defer func() {
 		s.mu.Lock()
 		delete(s.quicConns, qc)
+		if key != "" && s.quicByAgent[key] == qc {
+			delete(s.quicByAgent, key)
+		}
 		s.mu.Unlock()
 	}()
-	peer := peerFromState(qc.ConnectionState().TLS, qc.RemoteAddr(), ProtocolQUIC, &s.cfg)
 	// The server Hello on a unidirectional stream tells the client that its
 	// certificate was accepted (its own handshake completes before that).
 	if us, err := qc.OpenUniStream(); err == nil {
@@ -71,6 +75,34 @@ func (s *Server) serveQUICConn(acceptCtx, workCtx context.Context, qc *quic.Conn
 			s.serveQUICStream(ctx, peer, st)
 		}()
 	}
+}
+
+// connCodeSuperseded closes the QUIC connection an agent replaced.
+const connCodeSuperseded quic.ApplicationErrorCode = 0x10
+
+// supersede records qc as the QUIC connection of its agent's certificate
+// and closes the one it replaces. An agent keeps one QUIC connection to a
+// relay, so an older one made with the same certificate is dead: the
+// agent restarted (killed, or its machine lost power) and its previous
+// connection would otherwise hold its uploads, and the staging files they
+// write, until the idle timeout; the new connection's offers for the same
+// files would wait as long. A connection made with another certificate of
+// the agent is left alone: after a renewal the agent lets the uploads on
+// its old connection finish while new ones go on a new connection.
+func (s *Server) supersede(peer Peer, qc *quic.Conn) (key string) {
+	if peer.AgentID == "" || peer.Certificate == nil {
+		return "" // enrolment: no certificate yet
+	}
+	key = peer.AgentID + "/" + peer.Certificate.SerialNumber.String()
+	s.mu.Lock()
+	old := s.quicByAgent[key]
+	s.quicByAgent[key] = qc
+	s.mu.Unlock()
+	if old != nil {
+		s.log.Info().Str("agent_id", peer.AgentID).Msg("agent connected again: closing its previous QUIC connection")
+		old.CloseWithError(connCodeSuperseded, "superseded by a newer connection of the same agent")
+	}
+	return key
 }
 
 // serveQUICStream runs one exchange and closes the stream.
