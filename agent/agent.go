@@ -197,6 +197,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	rn := &renewer{log: a.log, dir: a.cfg.IdentityDir, key: a.id.Key, certs: a.certs, up: a.up,
 		before: a.cfg.Relay.RenewBefore, now: a.now}
 	wg.Go(func() { rn.Run(ctx) })
+	wg.Go(func() { a.pruneQueue(ctx, q) })
 	p.SetMetrics(metrics)
 	p.Run(ctx)
 	wg.Wait()

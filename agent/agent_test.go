@@ -285,6 +285,20 @@ func TestRunWatchesAndSendSeesLockedQueue(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("Run did not stop")
 	}
+
+	// Restarted with a short keep_committed, the agent drops the items of
+	// the committed files, whose sources are gone.
+	if n := committedNow(t, s.cfg.QueueDB); n != 20 {
+		t.Fatalf("%d committed items before the prune, want 20", n)
+	}
+	s.cfg.KeepCommitted = time.Nanosecond
+	a = newTestAgent(t, s)
+	ctx, cancel = context.WithCancel(t.Context())
+	defer cancel()
+	go func() { done <- a.Run(ctx) }()
+	eventually(t, "committed items pruned", func() bool { return committedNow(t, s.cfg.QueueDB) == 0 })
+	cancel()
+	must(t, <-done)
 }
 
 func TestNewNeedsRecipientAndIdentity(t *testing.T) {

@@ -93,6 +93,13 @@ type Config struct {
 	// QueueDB is the SQLite file of the durable queue. Default: "queue.db".
 	QueueDB string `yaml:"queue_db"`
 
+	// KeepCommitted is how long the queue keeps the item of a committed
+	// file (its receipt) once its source is gone (moved or deleted after
+	// the commit); a source still in its folder keeps its item, which
+	// stops the folder's rescans from taking it again. Checked hourly.
+	// A negative duration (-1s) keeps every item. Default: 720h (30 days).
+	KeepCommitted time.Duration `yaml:"keep_committed"`
+
 	// QuarantineDir receives one "<item id>.reason" file per quarantined
 	// item. Default: "quarantine".
 	QuarantineDir string `yaml:"quarantine_dir"`
@@ -167,6 +174,7 @@ const (
 	DefaultIdentityDir     = "identity"
 	DefaultSecretFile      = "identity/site.secret"
 	DefaultSpoolDir        = "spool"
+	DefaultKeepCommitted   = 30 * 24 * time.Hour
 	DefaultSpoolMemory     = 32 << 20
 	DefaultQueueDB         = "queue.db"
 	DefaultQuarantineDir   = "quarantine"
@@ -260,6 +268,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.SpoolMemory == 0 {
 		c.SpoolMemory = DefaultSpoolMemory
+	}
+	if c.KeepCommitted == 0 {
+		c.KeepCommitted = DefaultKeepCommitted
 	}
 	if c.UploadsInFlight == 0 {
 		c.UploadsInFlight = DefaultUploadsInFlight

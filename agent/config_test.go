@@ -38,6 +38,7 @@ func TestLoadDefaults(t *testing.T) {
 			RescanEvery: 30 * time.Second, AfterCommit: Keep}},
 		DICOM:    DICOMConfig{AETitle: DefaultAETitle},
 		SpoolDir: filepath.Join(dir, "spool"), SpoolMemory: 32 << 20, QueueDB: filepath.Join(dir, "queue.db"),
+		KeepCommitted: 30 * 24 * time.Hour,
 		QuarantineDir: filepath.Join(dir, "quarantine"), Workers: runtime.NumCPU(), UploadsInFlight: 8,
 		StudyIdle: time.Minute, Retry: RetryConfig{Min: time.Second, Max: 5 * time.Minute}, LogLevel: "info",
 	}

@@ -51,6 +51,14 @@
 // between leaves a spool file that the next Run removes. Any synchronous
 // commit also makes the earlier unsynchronised ones durable.
 //
+// A committed item stays in the queue (with its receipt) while its source
+// is in place, unchanged: the unique (path, size, mtime) of the items is
+// what keeps a watched folder's rescans from taking the file again. Once
+// the source is gone (moved or deleted after the commit, or the intake
+// journal segment reused) and keep_committed (30 days) has passed, Run's
+// hourly [Queue.PruneCommitted] deletes the item, so the queue of a site
+// that moves or deletes its sources does not grow without end.
+//
 // # Sealed in memory
 //
 // A source of up to 8 MiB is sealed into memory rather than into the
