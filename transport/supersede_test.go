@@ -60,21 +60,6 @@ func newUDPProxy(t *testing.T, server net.Addr) *udpProxy {
 	return p
 }
 
-// stallReader yields data up to at, then blocks until ctx ends.
-type stallReader struct {
-	data []byte
-	at   int64
-	ctx  context.Context
-}
-
-func (r *stallReader) ReadAt(p []byte, off int64) (int, error) {
-	if off >= r.at {
-		<-r.ctx.Done()
-		return 0, r.ctx.Err()
-	}
-	return copy(p, r.data[off:r.at]), nil
-}
-
 // An agent that dies mid-upload and connects again (a restart) gets its
 // file at once: the relay closes the dead connection when the new one
 // arrives instead of holding the cut upload until the idle timeout, and
@@ -99,7 +84,7 @@ func TestNewConnectionSupersedesDeadOne(t *testing.T) {
 	data, offer := testFile("stall", size)
 	stalled, stop := context.WithCancel(t.Context())
 	defer stop()
-	go dead.Upload(stalled, offer, &stallReader{data: data, at: stallAt, ctx: stalled})
+	go dead.Upload(stalled, offer, &gatedReader{data: data, gate: stallAt, ctx: stalled})
 	select {
 	case <-reached:
 	case <-time.After(30 * time.Second):
