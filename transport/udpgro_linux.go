@@ -121,6 +121,9 @@ func (g *groConn) ReadFrom(p []byte) (int, net.Addr, error) {
 		}
 		m := &g.msgs[g.next]
 		g.next++
+		if m.Flags&unix.MSG_TRUNC != 0 {
+			continue // larger than any datagram can be: dropped, as a lost one
+		}
 		g.rest, g.from = m.Buffers[0][:m.N], m.Addr
 		g.seg = g.control(m.OOB[:m.NN], m.Addr)
 		if g.seg <= 0 || g.seg >= m.N {
