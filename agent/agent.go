@@ -35,7 +35,9 @@ type Agent struct {
 	proc   *SealProcessor
 	up     *RelayUploader
 	nrecip int
-	mon    monitor // metrics_listen endpoint (metrics_server.go)
+	// recipients are the fingerprints of the keys files are sealed to.
+	recipients []string
+	mon        monitor // metrics_listen endpoint (metrics_server.go)
 
 	now   func() time.Time // WithClock; default time.Now
 	certs *certHolder      // the current certificate (renew.go)
@@ -109,6 +111,9 @@ func New(cfg *Config, log zerolog.Logger, opts ...Option) (*Agent, error) {
 	c.Watch = append(append([]WatchConfig(nil), watches...),
 		WatchConfig{Path: receivedDir(c.SpoolDir), AfterCommit: Delete})
 	a.cfg, a.watch, a.policy, a.id, a.proc, a.up, a.nrecip, a.certs = c, watches, pol, id, proc, up, len(recips), certs
+	for _, r := range recips {
+		a.recipients = append(a.recipients, r.Fingerprint())
+	}
 	return a, nil
 }
 
@@ -224,12 +229,13 @@ func (a *Agent) logStart() {
 }
 
 // pipeline returns the pipeline of q for Run and Send, which seals again
-// the files sealed under a key this agent no longer has or under another
-// policy than the one it applies.
+// the files sealed under a key this agent no longer has, under another
+// policy than the one it applies or to other recipients.
 func (a *Agent) pipeline(q *Queue) *Pipeline {
 	p := NewPipeline(a.log, &a.cfg, q, a.proc, a.up)
 	p.SetSigner(a.id.Key.Public().(ed25519.PublicKey))
 	p.SetPolicy(a.policy.Hash())
+	p.SetRecipients(a.recipients)
 	return p
 }
 

@@ -98,8 +98,9 @@
 // anonymised and sealed again from their sources before upload
 // ([Pipeline.SetSigner]): the relay would refuse the old signature. So
 // are files sealed under another anonymisation policy than the one the
-// agent applies since a restart ([Pipeline.SetPolicy]): a changed policy
-// applies to every file not yet sent.
+// agent applies since a restart ([Pipeline.SetPolicy]), or to other
+// recipient keys ([Pipeline.SetRecipients]): a changed policy or recipient
+// set applies to every file not yet sent.
 //
 // # Privacy
 //

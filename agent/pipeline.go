@@ -5,8 +5,10 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,6 +51,9 @@ type Pipeline struct {
 	// policyHash is the hash of the anonymisation policy this agent
 	// applies (SetPolicy); "": not checked.
 	policyHash string
+	// recipients are the fingerprints of the keys this agent seals to
+	// (SetRecipients), sorted; nil: not checked.
+	recipients []string
 }
 
 // SetSigner tells the pipeline the agent's manifest-signing key: a file
@@ -63,6 +68,31 @@ func (p *Pipeline) SetSigner(pub ed25519.PublicKey) { p.signer = pub }
 // and sealed again under this one before it is offered, so that a policy
 // tightened to remove more applies to every file not yet sent.
 func (p *Pipeline) SetPolicy(hash string) { p.policyHash = hash }
+
+// SetRecipients tells the pipeline the fingerprints of the recipient keys
+// the agent seals to: a file in the spool sealed to other recipients (the
+// agent restarted with a key added, or one removed because it was lost or
+// its holder left the project) is anonymised and sealed again to these
+// before it is offered, so that no file goes out readable by a removed
+// key, or unreadable by an added one.
+func (p *Pipeline) SetRecipients(fingerprints []string) {
+	p.recipients = slices.Sorted(slices.Values(fingerprints))
+}
+
+// sealedToOthers reports whether the sealed file f was sealed to other
+// recipients than the agent's (SetRecipients). A header it cannot read
+// is left to the relay and the recipients, which refuse a damaged file.
+func (p *Pipeline) sealedToOthers(f io.ReaderAt) bool {
+	if p.recipients == nil {
+		return false
+	}
+	fps, err := seal.SealedRecipients(io.NewSectionReader(f, 0, 1<<62))
+	if err != nil {
+		return false
+	}
+	slices.Sort(fps)
+	return !slices.Equal(fps, p.recipients)
+}
 
 // resealReason says why the sealed item it must be anonymised and sealed
 // again instead of offered as it is, or "" when it need not: sealed under
@@ -455,6 +485,16 @@ func (p *Pipeline) upload(ctx context.Context, it *Item) error {
 	}
 	if err != nil {
 		return fmt.Errorf("agent: open spool: %w", pathless(err))
+	}
+	if p.sealedToOthers(f) {
+		f.Close()
+		const why = "sealed to other recipients"
+		p.log.Info().Object("item", it).Str("reason", why).Msg("anonymising and sealing again before upload")
+		if err := p.q.Reprocess(dbctx, it.ID, why); err != nil {
+			return err
+		}
+		p.removeSpool(it)
+		return nil
 	}
 	receipt, err := p.timedUpload(ctx, it, f)
 	f.Close()
