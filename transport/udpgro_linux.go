@@ -143,6 +143,7 @@ func (g *groConn) ReadFrom(p []byte) (int, net.Addr, error) {
 // wildcard socket, remembers the local address peer sent to.
 func (g *groConn) control(oob []byte, peer net.Addr) int {
 	seg := 0
+	var v4, v6 []byte // IP_PKTINFO and IPV6_PKTINFO bodies
 	for len(oob) > 0 {
 		h, body, rest, err := unix.ParseOneSocketControlMessage(oob)
 		if err != nil {
@@ -152,19 +153,33 @@ func (g *groConn) control(oob []byte, peer net.Addr) int {
 		switch {
 		case h.Level == unix.SOL_UDP && h.Type == unix.UDP_GRO && len(body) >= 4:
 			seg = int(binary.NativeEndian.Uint32(body))
-		case g.wildcard && h.Level == unix.IPPROTO_IP && h.Type == unix.IP_PKTINFO && len(body) == 12:
-			// struct in_pktinfo { int ifindex; in_addr spec_dst; in_addr addr; }
-			g.rememberReply(peer, body, func() []byte {
-				cm := ipv4.ControlMessage{Src: net.IP(body[8:12]), IfIndex: int(binary.NativeEndian.Uint32(body))}
-				return cm.Marshal()
-			})
-		case g.wildcard && h.Level == unix.IPPROTO_IPV6 && h.Type == unix.IPV6_PKTINFO && len(body) == 20:
-			// struct in6_pktinfo { in6_addr addr; int ifindex; }
-			g.rememberReply(peer, body, func() []byte {
-				cm := ipv6.ControlMessage{Src: net.IP(body[:16]), IfIndex: int(binary.NativeEndian.Uint32(body[16:]))}
-				return cm.Marshal()
-			})
+		case h.Level == unix.IPPROTO_IP && h.Type == unix.IP_PKTINFO && len(body) == 12:
+			v4 = body // struct in_pktinfo { int ifindex; in_addr spec_dst; in_addr addr; }
+		case h.Level == unix.IPPROTO_IPV6 && h.Type == unix.IPV6_PKTINFO && len(body) == 20:
+			v6 = body // struct in6_pktinfo { in6_addr addr; int ifindex; }
 		}
+	}
+	if !g.wildcard {
+		return seg
+	}
+	// An IPv4 packet on a dual-stack socket comes with both: it is
+	// answered as quic-go does, with IP_PKTINFO from its IPv4 address.
+	switch {
+	case v4 != nil:
+		g.rememberReply(peer, v4, func() []byte {
+			cm := ipv4.ControlMessage{Src: net.IP(v4[8:12]), IfIndex: int(binary.NativeEndian.Uint32(v4))}
+			return cm.Marshal()
+		})
+	case v6 != nil && net.IP(v6[:16]).To4() != nil:
+		g.rememberReply(peer, v6, func() []byte {
+			cm := ipv4.ControlMessage{Src: net.IP(v6[:16]).To4(), IfIndex: int(binary.NativeEndian.Uint32(v6[16:]))}
+			return cm.Marshal()
+		})
+	case v6 != nil:
+		g.rememberReply(peer, v6, func() []byte {
+			cm := ipv6.ControlMessage{Src: net.IP(v6[:16]), IfIndex: int(binary.NativeEndian.Uint32(v6[16:]))}
+			return cm.Marshal()
+		})
 	}
 	return seg
 }
