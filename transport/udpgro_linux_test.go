@@ -116,7 +116,7 @@ func TestGROConnRepliesFromAddressSentTo(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			ask := func(reply func(p []byte, to net.Addr) error) (string, error) {
+			ask := func(wait time.Duration, reply func(p []byte, to net.Addr) error) (string, error) {
 				if _, err := c.Write([]byte("ping")); err != nil {
 					t.Fatal(err)
 				}
@@ -124,17 +124,17 @@ func TestGROConnRepliesFromAddressSentTo(t *testing.T) {
 				if err := reply([]byte("pong"), from); err != nil {
 					t.Fatal(err)
 				}
-				c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+				c.SetReadDeadline(time.Now().Add(wait))
 				buf := make([]byte, 16)
 				n, err := c.Read(buf)
 				return string(buf[:n]), err
 			}
-			got, err := ask(func(p []byte, to net.Addr) error { _, err := g.WriteTo(p, to); return err })
+			got, err := ask(5*time.Second, func(p []byte, to net.Addr) error { _, err := g.WriteTo(p, to); return err })
 			if err != nil || got != "pong" {
 				t.Fatalf("reply through groConn: %q, %v", got, err)
 			}
 			// The same reply sent without packet info never reaches the peer.
-			_, err = ask(func(p []byte, to net.Addr) error { _, err := g.c.WriteTo(p, to); return err })
+			_, err = ask(300*time.Millisecond, func(p []byte, to net.Addr) error { _, err := g.c.WriteTo(p, to); return err })
 			if err == nil {
 				t.Fatal("a reply without packet info reached the peer: the test shows nothing")
 			}
