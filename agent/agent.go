@@ -34,7 +34,6 @@ type Agent struct {
 	id     *Identity
 	proc   *SealProcessor
 	up     *RelayUploader
-	nrecip int
 	// recipients are the fingerprints of the keys files are sealed to.
 	recipients []string
 	mon        monitor // metrics_listen endpoint (metrics_server.go)
@@ -110,7 +109,7 @@ func New(cfg *Config, log zerolog.Logger, opts ...Option) (*Agent, error) {
 	watches := c.Watch
 	c.Watch = append(append([]WatchConfig(nil), watches...),
 		WatchConfig{Path: receivedDir(c.SpoolDir), AfterCommit: Delete})
-	a.cfg, a.watch, a.policy, a.id, a.proc, a.up, a.nrecip, a.certs = c, watches, pol, id, proc, up, len(recips), certs
+	a.cfg, a.watch, a.policy, a.id, a.proc, a.up, a.certs = c, watches, pol, id, proc, up, certs
 	for _, r := range recips {
 		a.recipients = append(a.recipients, r.Fingerprint())
 	}
@@ -215,7 +214,7 @@ func (a *Agent) logStart() {
 	a.log.Info().
 		Str("site", a.cfg.Site).Str("project", a.cfg.Project).Str("agent_id", a.id.AgentID).
 		Str("policy_id", a.policy.ID()).Int("policy_version", a.policy.Version()).
-		Str("policy_hash", a.policy.Hash()).Int("recipients", a.nrecip).
+		Str("policy_hash", a.policy.Hash()).Int("recipients", len(a.recipients)).
 		Str("relay", a.cfg.Relay.Address).Str("relay_mode", a.cfg.Relay.Mode).
 		Int("watches", len(a.watch)).Str("dicom_listen", a.cfg.DICOM.Listen).Msg("agent started")
 	if leaf := a.certs.current(); a.now().After(leaf.NotAfter) {

@@ -102,21 +102,18 @@ func (p *Pipeline) resealReason(it *Item) string {
 	if len(it.Manifest) == 0 {
 		return ""
 	}
-	pub, err := seal.ManifestSigner(it.Manifest)
-	if err != nil {
-		return "" // the relay refuses it, and says why
-	}
-	if p.signer != nil && !pub.Equal(p.signer) {
+	// One decoding serves both checks: the signer is seen before the
+	// signature is verified, so a file sealed under another key is
+	// recognised whatever its signature.
+	var signer ed25519.PublicKey
+	m, err := seal.OpenManifest(it.Manifest, func(pub ed25519.PublicKey) error { signer = pub; return nil })
+	if p.signer != nil && signer != nil && !signer.Equal(p.signer) {
 		return "sealed under an earlier enrolment"
 	}
-	if p.policyHash == "" {
-		return ""
-	}
-	m, err := seal.OpenManifest(it.Manifest, seal.TrustKeys(pub))
-	if err == nil && m.PolicyHash != p.policyHash {
+	if err == nil && p.policyHash != "" && m.PolicyHash != p.policyHash {
 		return "sealed under another anonymisation policy"
 	}
-	return ""
+	return "" // or unreadable: the relay refuses it, and says why
 }
 
 // Writers named in storage-full alarms besides the stages.
